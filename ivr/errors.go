@@ -18,4 +18,8 @@ var (
 	// ErrLoop: the engine visited too many nodes without waiting for the
 	// caller, which means a loop with no input in it.
 	ErrLoop = errors.New("too many steps without caller input")
+	// ErrUnknownCalendar: a condition names a calendar the flow does not have.
+	ErrUnknownCalendar = errors.New("unknown calendar")
+	// ErrNoQueue: a flow reached a queue node but the engine has no Queue.
+	ErrNoQueue = errors.New("no queue configured")
 )

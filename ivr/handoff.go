@@ -51,22 +51,25 @@ type CallLog interface {
 
 // CallRecord is the row written for each call.
 type CallRecord struct {
-	ID          string            `json:"id"`
-	Driver      string            `json:"driver"` // "sip", "ari", "webrtc"
-	Caller      string            `json:"caller"`
-	Dialled     string            `json:"dialled"`
-	Flow        string            `json:"flow"`
-	FlowVersion string            `json:"flow_version"`
-	Language    string            `json:"language"`
-	StartedAt   time.Time         `json:"started_at"`
-	EndedAt     *time.Time        `json:"ended_at,omitempty"`
-	Visits      []Visit           `json:"visits"`
-	Digits      string            `json:"digits"`  // every key the caller pressed, in order (sensitive ones masked)
-	Outcome     Outcome           `json:"outcome"` // "" while in progress
-	Queue       string            `json:"queue,omitempty"`
-	ContactID   string            `json:"contact_id,omitempty"`
-	Vars        map[string]string `json:"vars,omitempty"`
-	Error       string            `json:"error,omitempty"`
+	ID          string     `json:"id"`
+	Driver      string     `json:"driver"` // "sip", "ari", "webrtc"
+	Caller      string     `json:"caller"`
+	Dialled     string     `json:"dialled"`
+	Flow        string     `json:"flow"`
+	FlowVersion string     `json:"flow_version"`
+	Language    string     `json:"language"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	Visits      []Visit    `json:"visits"`
+	Digits      string     `json:"digits"`  // every key the caller pressed, in order (sensitive ones masked)
+	Outcome     Outcome    `json:"outcome"` // "" while in progress
+	Queue       string     `json:"queue,omitempty"`
+	ContactID   string     `json:"contact_id,omitempty"`
+	// QueueWait is how long the caller waited in the queue (set when the
+	// call left it: connected, abandoned or timed out).
+	QueueWait time.Duration     `json:"queue_wait,omitempty"`
+	Vars      map[string]string `json:"vars,omitempty"`
+	Error     string            `json:"error,omitempty"`
 }
 
 // Visit is one node the call went through.

@@ -1,0 +1,54 @@
+# ivrd — build, run, test.
+#
+#   make run     build and start ivrd on loopback with configs/ivrd.yaml and flows/
+#   make test    install the test peers (sipp, baresip, espeak-ng, sox) and run every test
+#   make bench   per-packet benchmarks and the sipp load run
+#   make call    call the running ivrd with baresip (type digits, q to quit)
+
+GO      ?= go
+BIN     := bin/ivrd
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PKGS    := ./...
+# Debian packages the tests drive as real peers.
+TEST_DEBS := sip-tester baresip-core espeak-ng sox
+RUN_DEBS  := espeak-ng
+
+.PHONY: all build run test deps test-deps bench call vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ivrd
+
+run: deps build
+	@echo
+	@echo "ivrd is starting: SIP on udp/tcp 127.0.0.1:5060, HTTP API on http://127.0.0.1:8080"
+	@echo "  call it:      make call              (baresip; dial 3900 for French, 3901 for English)"
+	@echo "  or with sipp: sipp -sf tools/sipp/call.xml -s 3900 -m 1 127.0.0.1:5060"
+	@echo "  no phone:     $(BIN) simulate accueil-fr"
+	@echo
+	$(BIN) serve
+
+deps:
+	@scripts/install-deps.sh $(RUN_DEBS)
+
+test-deps:
+	@scripts/install-deps.sh $(TEST_DEBS)
+	$(GO) mod download
+
+test: test-deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+bench: test-deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./media/ ./sip/
+	scripts/load.sh
+
+call:
+	@scripts/call.sh $(NUMBER)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is ivrd's whole configuration, decoded from configs/ivrd.yaml,
+// IVRD_* environment variables and flags (flags win, then environment, then
+// file, then defaults).
+type Config struct {
+	DataDir  string         `mapstructure:"data_dir"`
+	Log      LogConfig      `mapstructure:"log"`
+	Flows    FlowsConfig    `mapstructure:"flows"`
+	TTS      TTSConfig      `mapstructure:"tts"`
+	SIP      SIPConfig      `mapstructure:"sip"`
+	HTTP     HTTPConfig     `mapstructure:"http"`
+	Database DatabaseConfig `mapstructure:"database"`
+	Shutdown ShutdownConfig `mapstructure:"shutdown"`
+}
+
+// LogConfig sets up slog.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// FlowsConfig says where the flows are.
+type FlowsConfig struct {
+	Dir   string `mapstructure:"dir"`
+	Watch bool   `mapstructure:"watch"`
+}
+
+// TTSConfig selects the text-to-speech engine.
+type TTSConfig struct {
+	Engine   string            `mapstructure:"engine"`
+	Binary   string            `mapstructure:"binary"`
+	CacheDir string            `mapstructure:"cache_dir"`
+	Voices   map[string]string `mapstructure:"voices"`
+}
+
+// SIPConfig configures the native SIP driver.
+type SIPConfig struct {
+	Enabled        bool          `mapstructure:"enabled"`
+	UDP            string        `mapstructure:"udp"`
+	TCP            string        `mapstructure:"tcp"`
+	MediaIP        string        `mapstructure:"media_ip"`
+	RTPPorts       string        `mapstructure:"rtp_ports"`
+	MediaTimeout   time.Duration `mapstructure:"media_timeout"`
+	TCPIdleTimeout time.Duration `mapstructure:"tcp_idle_timeout"`
+	UserAgent      string        `mapstructure:"user_agent"`
+
+	rtpMin, rtpMax int
+	mediaIP        netip.Addr
+}
+
+// HTTPConfig configures the HTTP API.
+type HTTPConfig struct {
+	Addr string `mapstructure:"addr"`
+}
+
+// DatabaseConfig locates the SQLite file.
+type DatabaseConfig struct {
+	Path string `mapstructure:"path"`
+}
+
+// ShutdownConfig bounds a graceful stop.
+type ShutdownConfig struct {
+	Drain time.Duration `mapstructure:"drain"`
+}
+
+// defaults are the values of configs/ivrd.yaml; a missing file means these.
+var defaults = map[string]any{
+	"data_dir":              "./data",
+	"log.level":             "info",
+	"log.format":            "text",
+	"flows.dir":             "./flows",
+	"flows.watch":           true,
+	"tts.engine":            "espeak-ng",
+	"tts.binary":            "espeak-ng",
+	"tts.cache_dir":         "",
+	"tts.voices":            map[string]string{"fr": "fr-fr", "en": "en-us"},
+	"sip.enabled":           true,
+	"sip.udp":               "127.0.0.1:5060",
+	"sip.tcp":               "127.0.0.1:5060",
+	"sip.media_ip":          "",
+	"sip.rtp_ports":         "10000-20000",
+	"sip.media_timeout":     "30s",
+	"sip.tcp_idle_timeout":  "2m",
+	"sip.user_agent":        "ivrd",
+	"http.addr":             "127.0.0.1:8080",
+	"database.path":         "",
+	"shutdown.drain":        "30s",
+}
+
+// flagKeys maps command-line flags to config keys.
+var flagKeys = map[string]string{
+	"data-dir":  "data_dir",
+	"log-level": "log.level",
+	"flows":     "flows.dir",
+	"sip-udp":   "sip.udp",
+	"sip-tcp":   "sip.tcp",
+	"http":      "http.addr",
+}
+
+func addConfigFlags(fs *pflag.FlagSet) {
+	fs.StringP("config", "c", "", "config file (default: ./configs/ivrd.yaml if present)")
+	fs.String("data-dir", "", "data folder (data_dir)")
+	fs.String("log-level", "", "log level: debug, info, warn, error (log.level)")
+	fs.String("flows", "", "flows folder (flows.dir)")
+	fs.String("sip-udp", "", "SIP UDP listen address, empty string disables (sip.udp)")
+	fs.String("sip-tcp", "", "SIP TCP listen address (sip.tcp)")
+	fs.String("http", "", "HTTP API listen address (http.addr)")
+}
+
+// loadConfig reads the config file, environment and flags, and validates
+// the result. Errors name the key and the reason.
+func loadConfig(fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for k, val := range defaults {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix("IVRD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for flag, key := range flagKeys {
+		if f := fs.Lookup(flag); f != nil && f.Changed {
+			if err := v.BindPFlag(key, f); err != nil {
+				return nil, fmt.Errorf("bind flag --%s: %w", flag, err)
+			}
+		}
+	}
+
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = os.Getenv("IVRD_CONFIG")
+	}
+	explicit := path != ""
+	if !explicit {
+		path = filepath.Join("configs", "ivrd.yaml")
+	}
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		var nf viper.ConfigFileNotFoundError
+		if explicit || !(errors.As(err, &nf) || errors.Is(err, os.ErrNotExist)) {
+			return nil, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+
+	var c Config
+	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+	)))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// keyError names the config key at fault.
+type keyError struct {
+	key, reason string
+}
+
+func (e *keyError) Error() string { return fmt.Sprintf("key %s: %s", e.key, e.reason) }
+
+func bad(key, format string, args ...any) error {
+	return &keyError{key: key, reason: fmt.Sprintf(format, args...)}
+}
+
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.Flows.Dir == "" {
+		return bad("flows.dir", "must not be empty")
+	}
+	if c.TTS.Engine != "espeak-ng" {
+		return bad("tts.engine", "%q is not supported (supported: espeak-ng)", c.TTS.Engine)
+	}
+	if c.TTS.CacheDir == "" {
+		c.TTS.CacheDir = filepath.Join(c.DataDir, "tts")
+	}
+	if c.Database.Path == "" {
+		c.Database.Path = filepath.Join(c.DataDir, "ivrd.db")
+	}
+	if err := checkAddr("http.addr", c.HTTP.Addr, false); err != nil {
+		return err
+	}
+	if c.Shutdown.Drain < 0 {
+		return bad("shutdown.drain", "must not be negative")
+	}
+	if c.SIP.Enabled {
+		if err := c.SIP.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *SIPConfig) validate() error {
+	if s.UDP == "" && s.TCP == "" {
+		return bad("sip.udp", "sip is enabled but neither sip.udp nor sip.tcp is set")
+	}
+	if err := checkAddr("sip.udp", s.UDP, true); err != nil {
+		return err
+	}
+	if err := checkAddr("sip.tcp", s.TCP, true); err != nil {
+		return err
+	}
+	lo, hi, ok := strings.Cut(s.RTPPorts, "-")
+	min, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	max, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return bad("sip.rtp_ports", "%q is not a range like 10000-20000", s.RTPPorts)
+	case min < 1024 || max > 65535 || min >= max:
+		return bad("sip.rtp_ports", "%q must be within 1024-65535 with min < max", s.RTPPorts)
+	case max-min < 2:
+		return bad("sip.rtp_ports", "%q leaves room for no call", s.RTPPorts)
+	}
+	s.rtpMin, s.rtpMax = min, max
+	if s.MediaIP == "" {
+		host := s.UDP
+		if host == "" {
+			host = s.TCP
+		}
+		h, _, _ := net.SplitHostPort(host)
+		s.MediaIP = h
+	}
+	ip, err := netip.ParseAddr(s.MediaIP)
+	if err != nil {
+		return bad("sip.media_ip", "%q is not an IP address (RTP binds to it and it goes in SDP)", s.MediaIP)
+	}
+	if ip.IsUnspecified() {
+		return bad("sip.media_ip", "%s cannot be announced in SDP; set sip.media_ip to this host's address", s.MediaIP)
+	}
+	s.mediaIP = ip
+	if s.MediaTimeout < 0 {
+		return bad("sip.media_timeout", "must not be negative (0 disables)")
+	}
+	if s.TCPIdleTimeout <= 0 {
+		return bad("sip.tcp_idle_timeout", "must be positive: idle TCP connections must be closed")
+	}
+	return nil
+}
+
+func checkAddr(key, addr string, allowEmpty bool) error {
+	if addr == "" {
+		if allowEmpty {
+			return nil
+		}
+		return bad(key, "must not be empty")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return bad(key, "%q is not host:port: %v", addr, err)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return bad(key, "%q: host must be an IP address", addr)
+		}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return bad(key, "%q: port must be 0-65535", addr)
+	}
+	return nil
+}

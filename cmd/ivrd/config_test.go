@@ -1,0 +1,128 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func configFrom(t *testing.T, yaml string, env map[string]string, args ...string) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ivrd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	if err := fs.Parse(append([]string{"--config", path}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(fs)
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := configFrom(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.UDP != "127.0.0.1:5060" || c.SIP.TCP != "127.0.0.1:5060" || c.HTTP.Addr != "127.0.0.1:8080" {
+		t.Errorf("listen defaults: sip %s/%s http %s", c.SIP.UDP, c.SIP.TCP, c.HTTP.Addr)
+	}
+	if c.Database.Path != filepath.Join("data", "ivrd.db") || c.TTS.CacheDir != filepath.Join("data", "tts") {
+		t.Errorf("paths: db %s tts %s", c.Database.Path, c.TTS.CacheDir)
+	}
+	if c.SIP.MediaTimeout != 30*time.Second || c.Shutdown.Drain != 30*time.Second {
+		t.Errorf("durations: media %v drain %v", c.SIP.MediaTimeout, c.Shutdown.Drain)
+	}
+	if c.SIP.rtpMin != 10000 || c.SIP.rtpMax != 20000 || c.SIP.mediaIP.String() != "127.0.0.1" {
+		t.Errorf("media: %d-%d %v", c.SIP.rtpMin, c.SIP.rtpMax, c.SIP.mediaIP)
+	}
+}
+
+// The shipped configs/ivrd.yaml must decode exactly to the defaults.
+func TestShippedConfigMatchesDefaults(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	if err := fs.Parse([]string{"--config", "../../configs/ivrd.yaml"}); err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := loadConfig(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := configFrom(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shipped.SIP != def.SIP || shipped.HTTP != def.HTTP || shipped.Log != def.Log || shipped.Shutdown != def.Shutdown {
+		t.Errorf("configs/ivrd.yaml differs from the built-in defaults:\n%+v\n%+v", shipped, def)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	c, err := configFrom(t, "sip:\n  udp: 127.0.0.1:5070\nhttp:\n  addr: 127.0.0.1:9000\n",
+		map[string]string{"IVRD_HTTP_ADDR": "127.0.0.1:9001", "IVRD_SIP_MEDIA_TIMEOUT": "5s"},
+		"--sip-udp", "127.0.0.1:5080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.UDP != "127.0.0.1:5080" {
+		t.Errorf("flag should win over file: %s", c.SIP.UDP)
+	}
+	if c.HTTP.Addr != "127.0.0.1:9001" {
+		t.Errorf("env should win over file: %s", c.HTTP.Addr)
+	}
+	if c.SIP.MediaTimeout != 5*time.Second {
+		t.Errorf("env duration: %v", c.SIP.MediaTimeout)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "sip:\n  udpp: 127.0.0.1:5060\n", "udpp"},
+		{"bad level", "log:\n  level: loud\n", "log.level"},
+		{"bad format", "log:\n  format: xml\n", "log.format"},
+		{"bad http", "http:\n  addr: localhost\n", "http.addr"},
+		{"hostname", "http:\n  addr: example.org:80\n", "http.addr"},
+		{"bad sip", "sip:\n  udp: 127.0.0.1:99999\n", "sip.udp"},
+		{"no transport", "sip:\n  udp: ''\n  tcp: ''\n", "sip.udp"},
+		{"bad ports", "sip:\n  rtp_ports: 20000-10000\n", "sip.rtp_ports"},
+		{"ports syntax", "sip:\n  rtp_ports: lots\n", "sip.rtp_ports"},
+		{"unspecified media ip", "sip:\n  udp: 0.0.0.0:5060\n", "sip.media_ip"},
+		{"bad duration", "sip:\n  media_timeout: soon\n", "media_timeout"},
+		{"negative drain", "shutdown:\n  drain: -1s\n", "shutdown.drain"},
+		{"tts engine", "tts:\n  engine: festival\n", "tts.engine"},
+		{"idle timeout", "sip:\n  tcp_idle_timeout: 0s\n", "sip.tcp_idle_timeout"},
+		{"yaml syntax", "sip: [\n", "ivrd.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := configFrom(t, tt.yaml, nil)
+			if err == nil {
+				t.Fatalf("config accepted, want an error naming %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMissingExplicitConfigFile(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	_ = fs.Parse([]string{"--config", filepath.Join(t.TempDir(), "nope.yaml")})
+	if _, err := loadConfig(fs); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("want an error naming the missing file, got %v", err)
+	}
+}

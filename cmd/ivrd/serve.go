@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/ivr/loader"
+	"github.com/ivrd/ivrd/media"
+	"github.com/ivrd/ivrd/routing"
+	"github.com/ivrd/ivrd/sip"
+	"github.com/ivrd/ivrd/store"
+	"github.com/ivrd/ivrd/web"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addConfigFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	cfg, err := loadConfig(fs)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	return serve(ctx, cfg, newLogger(cfg.Log, stderr))
+}
+
+// serve runs ivrd until ctx is done (SIGINT/SIGTERM), then drains calls.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data_dir %s: %w", cfg.DataDir, err)
+	}
+	db, err := store.Open(ctx, cfg.Database.Path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	calls := store.NewCallLog(db)
+	queues := routing.New(db, routing.WithLogger(log.With("component", "routing")))
+	if n, err := queues.Recover(ctx); err != nil {
+		return fmt.Errorf("recover queues: %w", err)
+	} else if n > 0 {
+		log.Warn("contacts left waiting by a previous run marked abandoned", "count", n)
+	}
+
+	lib := loader.NewLibrary(flowOptions(cfg, log.With("component", "flows")))
+	if err := lib.Reload(ctx); err != nil {
+		// Nothing served before: refuse to start rather than answer calls
+		// with no flow. The diagnostics are in the log.
+		return fmt.Errorf("load flows %s: %w", cfg.Flows.Dir, err)
+	}
+	set := lib.Current()
+	log.Info("flows loaded", "dir", cfg.Flows.Dir, "flows", len(set.Flows), "warnings", len(set.Warnings))
+
+	engine := ivr.NewEngine(lib,
+		ivr.WithQueue(queues),
+		ivr.WithCallLog(calls),
+		ivr.WithLogger(log),
+	)
+
+	// Background work stops with bg; calls get their own drain deadline.
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(bg); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	if cfg.Flows.Watch {
+		goRun("watch flows", lib.Watch)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-hup:
+				if err := lib.Reload(bg); err != nil {
+					log.Error("reload flows refused; previous flows keep serving", "err", err)
+				} else {
+					log.Info("flows reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
+
+	var sipSrv *sip.Server
+	if cfg.SIP.Enabled {
+		ep, err := media.NewEndpoint(media.EndpointConfig{
+			IP:           cfg.SIP.mediaIP,
+			PortMin:      cfg.SIP.rtpMin,
+			PortMax:      cfg.SIP.rtpMax,
+			MediaTimeout: cfg.SIP.MediaTimeout,
+			Logger:       log.With("component", "media"),
+		})
+		if err != nil {
+			return fmt.Errorf("start media: %w", err)
+		}
+		defer ep.Close()
+		sipSrv, err = sip.NewServer(sip.Config{
+			UDPAddr:        cfg.SIP.UDP,
+			TCPAddr:        cfg.SIP.TCP,
+			MediaIP:        cfg.SIP.mediaIP,
+			Media:          ep,
+			TCPIdleTimeout: cfg.SIP.TCPIdleTimeout,
+			UserAgent:      cfg.SIP.UserAgent,
+			Logger:         log.With("component", "sip"),
+			Handler: func(ctx context.Context, call ivr.Call) {
+				_ = engine.Serve(ctx, call, "sip")
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("start sip: %w", err)
+		}
+		goRun("sip", sipSrv.ListenAndServe)
+		log.Info("sip listening", "udp", cfg.SIP.UDP, "tcp", cfg.SIP.TCP, "media_ip", cfg.SIP.MediaIP)
+	}
+
+	api := web.New(web.Config{
+		Addr:   cfg.HTTP.Addr,
+		Calls:  calls,
+		Queues: queues,
+		Flows:  libStatus{lib},
+		Health: func() any {
+			return map[string]any{"status": "ok", "active_calls": engine.Active(), "version": version}
+		},
+		Logger: log.With("component", "http"),
+	})
+	goRun("http", api.ListenAndServe)
+	log.Info("http api listening", "addr", cfg.HTTP.Addr)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: no new calls; waiting for calls in progress", "drain", cfg.Shutdown.Drain, "active", engine.Active())
+	case err := <-errc:
+		log.Error("stopping on error", "err", err)
+		stopBG()
+		wg.Wait()
+		return err
+	}
+	if sipSrv != nil {
+		sipSrv.Drain()
+		dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Drain)
+		if err := sipSrv.Wait(dctx); err != nil {
+			log.Warn("drain time over; hanging up remaining calls", "active", sipSrv.ActiveCalls())
+		}
+		cancel()
+	}
+	stopBG()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		log.Warn("components slow to stop")
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// libStatus adapts the flow library to the web API.
+type libStatus struct{ l *loader.Library }
+
+func (s libStatus) Status() any { return s.l.Status() }

@@ -1,0 +1,178 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Flows gives the engine the flow set to use for a new call. A reloader
+// swaps the set it returns; a call keeps the set it started with.
+type Flows interface {
+	Current() *FlowSet
+}
+
+// FlowsFunc adapts a function to Flows.
+type FlowsFunc func() *FlowSet
+
+// Current calls f.
+func (f FlowsFunc) Current() *FlowSet { return f() }
+
+// Engine runs flows against calls. One Engine serves any number of calls at
+// once; each call is served by the goroutine that calls Serve.
+//
+// Keys, prompts and timers follow these rules:
+//
+//  1. Each call has one type-ahead buffer of at most 32 keys. Every key the
+//     driver delivers is appended to it whenever the engine waits (prompts,
+//     menus, collects, queue hold); keys beyond 32 are dropped. The engine
+//     reads DTMF only from the call's own goroutine.
+//  2. Play node, interruptible: a key stops the prompt at once (Playback.Stop
+//     as soon as the key arrives) and stays buffered for the next menu or
+//     collect. If the buffer already holds a key when the node starts, the
+//     prompt is skipped. Not interruptible: the prompt plays to its end and
+//     keys are only buffered.
+//  3. Menu or collect start: with type_ahead "flush" the buffer is cleared;
+//     with "keep" (the default) buffered keys are consumed first, so an
+//     interruptible prompt is not played at all when a key is waiting, and
+//     that key is the first input.
+//  4. A key during an interruptible menu or collect prompt stops it at once
+//     and counts as the first input: it is never lost. During a
+//     non-interruptible prompt keys are buffered and consumed, in order, when
+//     the prompt ends.
+//  5. The no-input (first digit) timer starts when the prompt ends, or at the
+//     first key if that comes first: a barge-in key skips it entirely. In a
+//     collect, the inter-digit timer starts after each key and restarts on
+//     every new one; it replaces the no-input timer as soon as one digit is in.
+//  6. Menu: the first key is the choice. A key with no option is invalid. A
+//     failure (invalid key or no input) costs a try: the rest of the buffer is
+//     discarded, then invalid_prompt or no_input_prompt plays (interruptible
+//     like the menu's prompt). Keys pressed from the moment that prompt starts
+//     are kept for the next try. Tries after the first play retry_prompt if
+//     set, else prompt. After `tries` failures the call goes to on_failure,
+//     or, without one, hears the flow's "goodbye" word if it has one and is
+//     hung up.
+//  7. Operator: the flow's operator key goes to the operator node at once from
+//     any menu that has no option on that key, and from any collect when it is
+//     the first key of an entry.
+//  8. Collect: keys accumulate until max_digits, the terminator (never stored),
+//     the inter-digit timeout, or no input at all. The entry is then checked
+//     against min_digits, max_digits and pattern (digits 0-9 only when there
+//     is no pattern); a bad entry is a failure handled as in rule 6. A good
+//     one is stored in the collect's variable. Sensitive collects store a
+//     masked entry ('*' per key) in the call record and logs, and their
+//     variable is never copied to the call record or the queue contact.
+//  9. Keys left over after a collect finished on max_digits or the terminator
+//     stay in the buffer for the next node.
+//  10. Hold music in a queue is not interruptible; keys are buffered.
+//  11. A call visiting more nodes than the step limit (default 1000) without
+//     reaching a menu, collect or queue ends with ErrLoop.
+type Engine struct {
+	flows    Flows
+	clock    Clock
+	queue    Queue
+	calls    CallLog
+	logger   *slog.Logger
+	maxSteps int
+	active   atomic.Int64
+}
+
+// NewEngine returns an engine that takes its flows from flows.
+func NewEngine(flows Flows, opts ...Option) *Engine {
+	e := &Engine{
+		flows:    flows,
+		clock:    SystemClock{},
+		logger:   slog.Default(),
+		maxSteps: defaultMaxSteps,
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Active returns the number of calls being served.
+func (e *Engine) Active() int { return int(e.active.Load()) }
+
+// Serve runs the flow for the call's dialled number until the flow ends or
+// ctx is done. It owns the call from the caller's goroutine: it answers,
+// plays, collects, hands off, and hangs up when the flow ends. When an agent
+// takes the call from a queue, Serve returns with the call still up.
+//
+// The flow set is read once, when the call starts, so a reload never changes
+// a call in progress. Serve returns nil when the call ended normally (end of
+// flow, handoff, caller hang-up) and an error otherwise.
+func (e *Engine) Serve(ctx context.Context, call Call, driver string) error {
+	e.active.Add(1)
+	defer e.active.Add(-1)
+
+	rec := &CallRecord{
+		ID:        call.ID(),
+		Driver:    driver,
+		Caller:    call.Caller(),
+		Dialled:   call.Dialled(),
+		StartedAt: e.clock.Now(),
+	}
+	log := e.logger.With("call_id", rec.ID)
+
+	var (
+		flow *Flow
+		ok   bool
+	)
+	if set := e.flows.Current(); set != nil {
+		flow, ok = set.Lookup(rec.Dialled)
+	}
+	if !ok {
+		log.Warn("no flow for dialled number", "dialled", rec.Dialled)
+		err := fmt.Errorf("route call to %q: %w", rec.Dialled, ErrNoFlow)
+		rec.Outcome = OutcomeError
+		rec.Error = err.Error()
+		end := e.clock.Now()
+		rec.EndedAt = &end
+		e.save(ctx, log, rec)
+		e.hangup(ctx, log, call, "no flow")
+		return err
+	}
+
+	s := newSession(e, call, flow, rec, log.With("flow", flow.Name, "version", flow.Version))
+	s.log.Info("call started", "caller", rec.Caller, "dialled", rec.Dialled, "driver", driver)
+	e.save(ctx, s.log, rec)
+	err := call.Answer(ctx)
+	if err != nil {
+		err = fmt.Errorf("answer call: %w", err)
+	} else {
+		err = s.run(ctx)
+	}
+	return s.finish(ctx, err)
+}
+
+// save writes the call record; a failing call log never fails the call.
+func (e *Engine) save(ctx context.Context, log *slog.Logger, r *CallRecord) {
+	if e.calls == nil {
+		return
+	}
+	if err := e.calls.SaveCall(context.WithoutCancel(ctx), r); err != nil {
+		log.Warn("save call record", "err", err)
+	}
+}
+
+// hangupTimeout bounds the hang-up sent after the call's context ended
+// (shutdown, media timeout).
+const hangupTimeout = 5 * time.Second
+
+func (e *Engine) hangup(ctx context.Context, log *slog.Logger, call Call, reason string) {
+	if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), ErrCallerHangup) {
+			return // nothing left to hang up
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
+		defer cancel()
+	}
+	if err := call.Hangup(ctx, reason); err != nil {
+		log.Warn("hang up call", "err", err)
+	}
+}

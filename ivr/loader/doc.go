@@ -1,0 +1,10 @@
+// Package loader reads the flows folder: entrypoints.yaml and one YAML file
+// per flow. It decodes them strictly (an unknown key is an error), validates
+// every reference, lints the flows for design mistakes, renders every spoken
+// prompt once through a TTS, and returns a ready ivr.FlowSet.
+//
+// Every diagnostic carries the file, line and column it is about, so an
+// admin can fix a flow from the message alone. Library keeps the current
+// FlowSet and swaps in a new one on reload; a flows folder with errors never
+// replaces a working one.
+package loader

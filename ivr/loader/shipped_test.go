@@ -1,0 +1,73 @@
+package loader
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/ivr"
+)
+
+// The flows shipped in the flows folder must load cleanly.
+func TestShippedFlows(t *testing.T) {
+	tts := &fakeTTS{}
+	set, diags, err := Load(context.Background(), Options{Dir: "../../flows", TTS: tts})
+	for _, d := range diags {
+		t.Errorf("%s", d)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"accueil-fr", "welcome-en"} {
+		if set.Flows[name] == nil {
+			t.Errorf("flow %s missing", name)
+		}
+	}
+	if f, ok := set.Lookup("3901"); !ok || f.Name != "welcome-en" {
+		t.Errorf("3901 -> %v", f)
+	}
+	if f, ok := set.Lookup("0000"); !ok || f.Name != "accueil-fr" {
+		t.Errorf("default -> %v", f)
+	}
+	fr := set.Flows["accueil-fr"]
+	menu := fr.Nodes["motif"].Menu
+	if len(menu.Options) != 2 || menu.Options['1'].Goto != "technique" || menu.Options['1'].Set["intent"] != "technique" {
+		t.Errorf("motif options = %+v", menu.Options)
+	}
+	if menu.OnFailure != "conseiller" || menu.Tries != 3 || menu.Timeout != 5*time.Second || !menu.Interruptible {
+		t.Errorf("motif input = %+v", menu.Input)
+	}
+	if p := menu.Prompt[0].Audio; p == nil || p.Path == "" {
+		t.Errorf("menu prompt not rendered: %+v", menu.Prompt)
+	}
+	c := fr.Nodes["numero_client"].Collect
+	if c.Var != "account" || c.MinDigits != 6 || c.MaxDigits != 8 || c.Terminator != '#' || c.TypeAhead != ivr.TypeAheadFlush {
+		t.Errorf("collect = %+v", c)
+	}
+	if fr.Operator.Key != '0' || fr.Operator.Goto != "conseiller" {
+		t.Errorf("operator = %+v", fr.Operator)
+	}
+	cal := fr.Calendars["bureaux"]
+	paris, _ := time.LoadLocation("Europe/Paris")
+	for _, tt := range []struct {
+		at   time.Time
+		open bool
+	}{
+		{time.Date(2026, 3, 2, 10, 0, 0, 0, paris), true},   // Monday morning
+		{time.Date(2026, 3, 2, 13, 0, 0, 0, paris), false},  // lunch
+		{time.Date(2026, 3, 7, 11, 59, 0, 0, paris), true},  // Saturday
+		{time.Date(2026, 3, 8, 11, 0, 0, 0, paris), false},  // Sunday
+		{time.Date(2026, 7, 14, 10, 0, 0, 0, paris), false}, // Bastille Day, a Tuesday
+	} {
+		if got := cal.IsOpen(tt.at); got != tt.open {
+			t.Errorf("IsOpen(%v) = %v, want %v", tt.at, got, tt.open)
+		}
+	}
+	words := ivr.NumberWords("fr", 71)
+	if got := fr.Say(words); len(got) != len(words) {
+		t.Errorf("vocabulary misses words of 71: %+v", got)
+	}
+	if len(fr.Version) != 12 {
+		t.Errorf("version %q", fr.Version)
+	}
+}

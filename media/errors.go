@@ -1,0 +1,24 @@
+package media
+
+import "errors"
+
+var (
+	// ErrMediaTimeout ends a session when no RTP arrived from the peer for
+	// EndpointConfig.MediaTimeout.
+	ErrMediaTimeout = errors.New("media timeout")
+	// ErrClosed is returned by a session or endpoint that was closed.
+	ErrClosed = errors.New("media session closed")
+	// ErrUnsupportedWAV is wrapped by ReadWAV for a valid WAV file in a
+	// format ivrd does not play (the message names the format).
+	ErrUnsupportedWAV = errors.New("unsupported wav format")
+	// ErrInvalidWAV is wrapped by ReadWAV for a file that is not a well-formed WAV.
+	ErrInvalidWAV = errors.New("invalid wav file")
+	// ErrUnsupportedCodec is returned by Session.Start for a codec other than G.711.
+	ErrUnsupportedCodec = errors.New("unsupported codec")
+	// ErrNoPort is returned by Endpoint.NewSession when every port of the range is taken.
+	ErrNoPort = errors.New("no free rtp port")
+	// ErrShortPacket is returned by ParseRTP for a buffer shorter than its header says.
+	ErrShortPacket = errors.New("rtp packet too short")
+	// ErrRTPVersion is returned by ParseRTP for a packet whose version is not 2.
+	ErrRTPVersion = errors.New("rtp version is not 2")
+)

@@ -1,0 +1,86 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// frameDuration is the packet time: one frame of samplesPerFrame samples.
+const frameDuration = 20 * time.Millisecond
+
+// maxCatchUp is how many late ticks a pacer still sends back to back after
+// waking late (GC pause, overload). Beyond it the missed ticks are dropped:
+// the audio resumes later, with the marker bit, and timestamps stay on the
+// wall clock.
+const maxCatchUp = 5
+
+// pacer sends the packets of its share of the sessions. It wakes at
+// start + k*frameDuration for k = 0, 1, 2, ... by resetting one timer to the
+// next absolute deadline, so lateness of one wake-up never accumulates into
+// the schedule as it would with chained sleeps.
+type pacer struct {
+	start time.Time
+	quit  chan struct{}
+
+	mu       sync.Mutex                 // serializes add and remove
+	sessions atomic.Pointer[[]*Session] // copy on write; read lock-free every tick
+}
+
+func newPacer(start time.Time) *pacer {
+	p := &pacer{start: start, quit: make(chan struct{})}
+	p.sessions.Store(new([]*Session))
+	return p
+}
+
+func (p *pacer) len() int { return len(*p.sessions.Load()) }
+
+func (p *pacer) add(s *Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.sessions.Load()
+	next := make([]*Session, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	p.sessions.Store(&next)
+}
+
+func (p *pacer) remove(s *Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.sessions.Load()
+	next := make([]*Session, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	p.sessions.Store(&next)
+}
+
+func (p *pacer) run() {
+	k := int64(time.Since(p.start)/frameDuration) + 1
+	timer := time.NewTimer(time.Until(p.deadline(k)))
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-timer.C:
+		}
+		due := int64(time.Since(p.start) / frameDuration)
+		if due-k > maxCatchUp {
+			k = due
+		}
+		for ; k <= due; k++ {
+			for _, s := range *p.sessions.Load() {
+				s.tick(k)
+			}
+		}
+		timer.Reset(time.Until(p.deadline(k)))
+	}
+}
+
+func (p *pacer) deadline(k int64) time.Time {
+	return p.start.Add(time.Duration(k) * frameDuration)
+}

@@ -1,0 +1,179 @@
+package routing
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/ivrd/ivrd/ivr"
+)
+
+// Channels a contact can arrive on.
+const (
+	ChannelVoice  = "voice"
+	ChannelWebRTC = "webrtc"
+	ChannelChat   = "chat"
+	ChannelEmail  = "email"
+)
+
+// States of a contact. A contact is waiting until it is connected to an
+// agent or leaves: abandoned (the customer went away), timeout (waited the
+// flow's maximum), closed (ended without an agent, for chat and email).
+const (
+	StateWaiting   = "waiting"
+	StateAbandoned = "abandoned"
+	StateTimeout   = "timeout"
+	StateConnected = "connected"
+	StateClosed    = "closed"
+)
+
+// Limits on what a contact may carry; they keep one contact from filling the
+// database or the agent's screen.
+const (
+	MaxNameLen  = 64  // queue names, skills, variable names
+	MaxFieldLen = 256 // caller, intent, variable values, ...
+	MaxSkills   = 32
+	MaxVars     = 64
+	MinPriority = 0
+	MaxPriority = 100
+)
+
+// liveChannels are the channels whose contact is a live call: it cannot
+// survive an ivrd restart.
+var liveChannels = map[string]bool{ChannelVoice: true, ChannelWebRTC: true}
+
+// ValidChannel reports whether ch is a known channel.
+func ValidChannel(ch string) bool {
+	switch ch {
+	case ChannelVoice, ChannelWebRTC, ChannelChat, ChannelEmail:
+		return true
+	}
+	return false
+}
+
+// ValidName reports whether s can name a queue: 1 to MaxNameLen characters
+// among letters, digits, '.', '_' and '-', so it is safe in a URL path.
+func ValidName(s string) bool {
+	if s == "" || len(s) > MaxNameLen {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks a contact before it enters a queue.
+func Validate(c *ivr.Contact) error {
+	if err := validate(c); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidContact, err)
+	}
+	return nil
+}
+
+func validate(c *ivr.Contact) error {
+	switch {
+	case c.Queue == "":
+		return fmt.Errorf("missing queue")
+	case !ValidName(c.Queue):
+		return fmt.Errorf("queue %q: want 1 to %d letters, digits, '.', '_' or '-'", c.Queue, MaxNameLen)
+	case !ValidChannel(c.Channel):
+		return fmt.Errorf("channel %q: want voice, webrtc, chat or email", c.Channel)
+	case c.Priority < MinPriority || c.Priority > MaxPriority:
+		return fmt.Errorf("priority %d: want %d to %d", c.Priority, MinPriority, MaxPriority)
+	case len(c.Skills) > MaxSkills:
+		return fmt.Errorf("%d skills: at most %d", len(c.Skills), MaxSkills)
+	case len(c.Vars) > MaxVars:
+		return fmt.Errorf("%d vars: at most %d", len(c.Vars), MaxVars)
+	}
+	for name, v := range map[string]string{
+		"id": c.ID, "call_id": c.CallID, "caller": c.Caller, "dialled": c.Dialled,
+		"language": c.Language, "intent": c.Intent, "flow": c.Flow, "flow_version": c.FlowVersion,
+	} {
+		if len(v) > MaxFieldLen {
+			return fmt.Errorf("%s: longer than %d bytes", name, MaxFieldLen)
+		}
+	}
+	for _, s := range c.Skills {
+		if s == "" || len(s) > MaxNameLen {
+			return fmt.Errorf("skill %q: want 1 to %d bytes", s, MaxNameLen)
+		}
+	}
+	for k, v := range c.Vars {
+		if k == "" || len(k) > MaxNameLen {
+			return fmt.Errorf("var %q: name wants 1 to %d bytes", k, MaxNameLen)
+		}
+		if len(v) > MaxFieldLen {
+			return fmt.Errorf("var %q: value longer than %d bytes", k, MaxFieldLen)
+		}
+	}
+	return nil
+}
+
+// newID returns a random version 4 UUID.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// WaitingContact is a contact in a queue, with everything the flow learned.
+type WaitingContact struct {
+	ID          string            `json:"id"`
+	Channel     string            `json:"channel"`
+	Queue       string            `json:"queue"`
+	CallID      string            `json:"call_id,omitempty"`
+	Caller      string            `json:"caller"`
+	Dialled     string            `json:"dialled,omitempty"`
+	Language    string            `json:"language,omitempty"`
+	Intent      string            `json:"intent,omitempty"`
+	Priority    int               `json:"priority"`
+	Skills      []string          `json:"skills"`
+	Vars        map[string]string `json:"vars,omitempty"`
+	Flow        string            `json:"flow,omitempty"`
+	FlowVersion string            `json:"flow_version,omitempty"`
+	EnqueuedAt  time.Time         `json:"enqueued_at"`
+	// Wait is how long the contact has been waiting; WaitSeconds is the
+	// same, for JSON.
+	Wait        time.Duration `json:"-"`
+	WaitSeconds float64       `json:"wait_seconds"`
+}
+
+// QueueSummary is the state of one queue: who waits now, and how waits
+// ended over the last Window.
+type QueueSummary struct {
+	Name              string         `json:"name"`
+	Waiting           int            `json:"waiting"`
+	Channels          map[string]int `json:"channels"` // waiting contacts per channel
+	OldestWait        time.Duration  `json:"-"`
+	OldestWaitSeconds float64        `json:"oldest_wait_seconds"`
+
+	// Contacts that left the queue during the last Window.
+	Window         string  `json:"window"`
+	Connected      int     `json:"connected"`
+	Abandoned      int     `json:"abandoned"`
+	TimedOut       int     `json:"timed_out"`
+	Closed         int     `json:"closed"`
+	AvgWaitSeconds float64 `json:"avg_wait_seconds"` // of connected contacts
+}
+
+func seconds(d time.Duration) float64 {
+	return float64(d.Milliseconds()) / 1000
+}

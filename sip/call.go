@@ -1,0 +1,594 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
+)
+
+// dtmfBuffer is how many keys a call buffers for an engine busy elsewhere
+// (type-ahead). Keys beyond it are dropped and logged.
+const dtmfBuffer = 32
+
+// byeTimeout bounds a BYE transaction when the call's own context is gone.
+const byeTimeout = 5 * time.Second
+
+// call is one inbound SIP call, the driver's ivr.Call.
+//
+// Goroutines per call: the INVITE's handler goroutine runs Config.Handler,
+// the media session has its reader, and watch forwards DTMF and turns a
+// media timeout into the call context's cause.
+type call struct {
+	srv     *Server
+	log     *slog.Logger
+	id      string
+	caller  string
+	dialled string
+	tx      *trackedTx
+	dlg     *sipgo.DialogServerSession
+	sess    *media.Session
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	dtmf    chan ivr.DTMF
+	acks    chan *sipmsg.Request
+	release func() // lets the TCP connection of the call idle out again
+
+	mu       sync.Mutex
+	offer    bool        // the INVITE had SDP (early offer)
+	neg      negotiation // current media parameters
+	local    netip.AddrPort
+	sdp      sdpBuilder
+	answered bool // 200 OK sent
+	finished bool // nothing more to send: rejected, cancelled, BYE sent or received
+}
+
+var _ ivr.Call = (*call)(nil)
+
+func (c *call) ID() string      { return c.id }
+func (c *call) Caller() string  { return c.caller }
+func (c *call) Dialled() string { return c.dialled }
+
+// DTMF delivers keys from RFC 4733 and SIP INFO; never closed.
+func (c *call) DTMF() <-chan ivr.DTMF { return c.dtmf }
+
+func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
+	if to := req.To(); to.Params != nil && to.Params.Has("tag") {
+		s.onReInvite(req, tx)
+		return
+	}
+	if s.draining.Load() {
+		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "Service Unavailable", s.retryAfter())
+		return
+	}
+	if req.Contact() == nil {
+		s.respond(req, tx, sipmsg.StatusBadRequest, "Missing Contact")
+		return
+	}
+	offer := len(req.Body()) > 0
+	var neg negotiation
+	if offer {
+		if !isSDP(req) {
+			s.respond(req, tx, sipmsg.StatusUnsupportedMediaType, "Unsupported Media Type",
+				sipmsg.NewHeader("Accept", "application/sdp"))
+			return
+		}
+		var err error
+		if neg, err = negotiateBody(req.Body()); err != nil {
+			s.log.Info("reject offer", "call_id", req.CallID().Value(), "error", err)
+			s.rejectMedia(req, tx, err)
+			return
+		}
+	}
+	dua := s.udpUA
+	if sipmsg.IsReliable(req.Transport()) {
+		dua = s.tcpUA
+	}
+	if dua == nil {
+		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "Transport Not Served")
+		return
+	}
+	dlg, err := dua.ReadInvite(req, tx)
+	if err != nil {
+		s.respond(req, tx, sipmsg.StatusBadRequest, "Bad Request")
+		return
+	}
+	log := s.log.With("call_id", req.CallID().Value())
+	sess, err := s.cfg.Media.NewSession(log)
+	if err != nil {
+		log.Error("create media session", "error", err)
+		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "No Media Resources")
+		return
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c := &call{
+		srv:     s,
+		log:     log,
+		id:      req.CallID().Value(),
+		caller:  req.From().Address.User,
+		dialled: req.Recipient.User,
+		tx:      tx,
+		dlg:     dlg,
+		sess:    sess,
+		ctx:     ctx,
+		cancel:  cancel,
+		dtmf:    make(chan ivr.DTMF, dtmfBuffer),
+		acks:    make(chan *sipmsg.Request, 4),
+		release: func() {},
+		offer:   offer,
+		neg:     neg,
+		sdp:     sdpBuilder{sessionID: rand.Uint64N(1 << 62)},
+	}
+	if c.dialled == "" {
+		c.dialled = req.To().Address.User
+	}
+	c.local = s.mediaAddr(sess.LocalAddr())
+	if !s.addCall(c) {
+		cancel(nil)
+		sess.Close()
+		s.respond(req, tx, sipmsg.StatusLoopDetected, "Loop Detected")
+		return
+	}
+	if s.tcpLn != nil && sipmsg.IsReliable(req.Transport()) {
+		c.release = s.tcpLn.hold(req.Source())
+	}
+	c.run()
+}
+
+// mediaAddr is the address the SDP advertises for a session bound at bound.
+func (s *Server) mediaAddr(bound netip.AddrPort) netip.AddrPort {
+	ip := s.cfg.MediaIP
+	if !ip.IsValid() && !bound.Addr().IsUnspecified() {
+		ip = bound.Addr()
+	}
+	if !ip.IsValid() {
+		for _, a := range []string{s.cfg.UDPAddr, s.cfg.TCPAddr} {
+			if ap, err := netip.ParseAddrPort(a); err == nil && !ap.Addr().IsUnspecified() {
+				ip = ap.Addr()
+				break
+			}
+		}
+	}
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(ip, bound.Port())
+}
+
+func isSDP(req *sipmsg.Request) bool {
+	ct := req.ContentType()
+	if ct == nil {
+		return false
+	}
+	mt, _, _ := strings.Cut(ct.Value(), ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/sdp")
+}
+
+func negotiateBody(body []byte) (negotiation, error) {
+	d, err := parseSDP(body)
+	if err != nil {
+		return negotiation{}, err
+	}
+	return negotiate(d)
+}
+
+// rejectMedia answers an offer the driver cannot take: 488 with a Warning
+// (RFC 3261 section 20.43) saying why, or 400 for SDP it cannot read.
+func (s *Server) rejectMedia(req *sipmsg.Request, tx sipmsg.ServerTransaction, err error) {
+	switch {
+	case errors.Is(err, ErrNoCommonCodec):
+		s.respond(req, tx, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
+			sipmsg.NewHeader("Warning", `305 ivrd "Incompatible media format: PCMU or PCMA required"`))
+	case errors.Is(err, ErrNoAudio):
+		s.respond(req, tx, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
+			sipmsg.NewHeader("Warning", `304 ivrd "Media type not available"`))
+	default:
+		s.respond(req, tx, sipmsg.StatusBadRequest, "Malformed SDP")
+	}
+}
+
+// run runs the call from the INVITE's handler goroutine, which sipgo keeps
+// alive for us: the INVITE transaction must stay open until its final
+// response anyway.
+func (c *call) run() {
+	defer c.cleanup()
+	c.log.Info("call", "from", c.caller, "to", c.dialled, "transport", c.dlg.InviteRequest.Transport(),
+		"source", c.dlg.InviteRequest.Source())
+
+	// A CANCEL ends the call before answer. The transaction layer already
+	// answers 200 to the CANCEL and 487 to the INVITE.
+	if !c.tx.OnCancel(func(*sipmsg.Request) { c.endRemote("cancel") }) {
+		c.endRemote("cancel")
+	}
+	if err := c.dlg.Respond(sipmsg.StatusRinging, "Ringing", nil); err != nil {
+		c.log.Debug("send 180", "error", err)
+	}
+
+	watched := make(chan struct{})
+	go c.watch(watched)
+	defer func() { <-watched }()
+	defer c.cancel(ErrHungUp)
+
+	c.serve()
+	if err := c.Hangup(context.Background(), "normal clearing"); err != nil {
+		c.log.Info("hang up", "error", err)
+	}
+}
+
+// serve runs the handler under recover: a panic ends this call only.
+func (c *call) serve() {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		c.log.Error("panic in call handler", "panic", r, "stack", string(debug.Stack()))
+		c.mu.Lock()
+		reject := !c.answered && !c.finished
+		if reject {
+			c.finished = true
+		}
+		c.mu.Unlock()
+		if reject {
+			c.srv.respond(c.dlg.InviteRequest, c.tx, sipmsg.StatusInternalServerError, "Server Internal Error")
+		}
+	}()
+	c.srv.cfg.Handler(c.ctx, c)
+}
+
+func (c *call) cleanup() {
+	c.release()
+	if err := c.sess.Close(); err != nil && !errors.Is(err, media.ErrClosed) {
+		c.log.Debug("close media session", "error", err)
+	}
+	st := c.sess.Stats()
+	c.log.Info("call ended", "cause", context.Cause(c.ctx), "stats", fmt.Sprintf("%+v", st))
+	c.srv.removeCall(c)
+}
+
+// watch forwards the session's DTMF events to the call's channel and turns
+// a media timeout into the context's cause. One goroutine does both so that
+// a call costs no more than three.
+func (c *call) watch(done chan<- struct{}) {
+	defer close(done)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic in call watcher", "panic", r, "stack", string(debug.Stack()))
+			c.cancel(fmt.Errorf("watch call: panic: %v", r))
+		}
+	}()
+	for {
+		select {
+		case ev := <-c.sess.DTMF():
+			c.deliver(ivr.DTMF{Digit: ev.Digit, At: ev.At, Via: ev.Via})
+		case <-c.sess.Done():
+			cause := c.sess.Err()
+			if errors.Is(cause, media.ErrMediaTimeout) {
+				c.log.Info("media timeout")
+				cause = ivr.ErrMediaTimeout
+			}
+			if cause == nil {
+				cause = media.ErrClosed
+			}
+			c.cancel(cause)
+			return
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *call) deliver(d ivr.DTMF) {
+	select {
+	case c.dtmf <- d:
+		c.log.Debug("dtmf", "digit", string(d.Digit), "via", d.Via)
+	default:
+		c.log.Warn("dtmf buffer full, key dropped", "digit", string(d.Digit), "via", d.Via)
+	}
+}
+
+// injectDTMF takes a key from SIP INFO. It goes through the session so that
+// keys from both paths share one ordered stream.
+func (c *call) injectDTMF(d rune) {
+	c.sess.InjectDTMF(d, "info")
+}
+
+// endRemote records that the peer ended the call (BYE, CANCEL).
+func (c *call) endRemote(how string) {
+	c.mu.Lock()
+	pending := !c.answered && !c.finished && how == "bye"
+	c.finished = true
+	c.mu.Unlock()
+	if pending {
+		// A BYE in an early dialog: the INVITE still needs its final response.
+		c.srv.respond(c.dlg.InviteRequest, c.tx, sipmsg.StatusRequestTerminated, "Request Terminated")
+	}
+	c.log.Info("caller hung up", "by", how)
+	c.cancel(ivr.ErrCallerHangup)
+}
+
+func (c *call) onBye(req *sipmsg.Request, tx *trackedTx) {
+	if err := c.dlg.ReadBye(req, tx); err != nil {
+		c.log.Debug("read BYE", "error", err)
+		c.srv.respond(req, tx, sipmsg.StatusBadRequest, "Bad Request")
+		return
+	}
+	c.endRemote("bye")
+}
+
+func (c *call) onAck(req *sipmsg.Request) {
+	if err := c.dlg.ReadAck(req, nil); err != nil {
+		c.log.Debug("ACK out of sequence", "error", err)
+	}
+	select {
+	case c.acks <- req:
+	default:
+	}
+}
+
+// Answer sends 200 OK with the SDP answer (or, for an INVITE without SDP,
+// an offer whose answer comes in the ACK), starts the media and returns once
+// the ACK is in.
+func (c *call) Answer(ctx context.Context) error {
+	c.mu.Lock()
+	if c.answered {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.finished {
+		c.mu.Unlock()
+		return fmt.Errorf("answer call: %w", context.Cause(c.ctx))
+	}
+	c.answered = true
+	var body []byte
+	if c.offer {
+		body = c.sdp.answer(c.local, c.neg)
+	} else {
+		body = c.sdp.offer(c.local)
+	}
+	neg, early := c.neg, c.offer
+	c.mu.Unlock()
+
+	res := sipmsg.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+	res.AppendHeader(sipmsg.HeaderClone(&c.contact().ContactHDR))
+	res.AppendHeader(sipmsg.NewHeader("Allow", allowed))
+	res.AppendHeader(sipmsg.NewHeader("Server", c.srv.cfg.UserAgent))
+	c.dlg.InviteResponse = res
+	if err := c.tx.Respond(res); err != nil {
+		return c.fail(fmt.Errorf("answer call: send 200: %w", err))
+	}
+	if early {
+		if err := c.startMedia(neg); err != nil {
+			return c.fail(err)
+		}
+	}
+	ack, err := c.waitAck(ctx, c.tx, res)
+	if errors.Is(err, ErrNoAck) {
+		return c.fail(fmt.Errorf("answer call: %w", err))
+	}
+	if err != nil {
+		return fmt.Errorf("answer call: %w", err)
+	}
+	if !early {
+		neg, err := negotiateBody(ack.Body())
+		if err != nil {
+			// Too late for a 488: the handler's return sends the BYE.
+			return c.fail(fmt.Errorf("answer call: late offer answer in ACK: %w", err))
+		}
+		c.mu.Lock()
+		c.neg = neg
+		c.mu.Unlock()
+		if err := c.startMedia(neg); err != nil {
+			return c.fail(err)
+		}
+	}
+	c.log.Info("answered", "codec", neg.Codec, "remote", neg.Remote.String())
+	return nil
+}
+
+// fail ends the call after an error of the driver and returns the error.
+func (c *call) fail(err error) error {
+	c.log.Error("call failed", "error", err)
+	c.cancel(err)
+	return err
+}
+
+func (c *call) contact() *sipgo.DialogUA {
+	if sipmsg.IsReliable(c.dlg.InviteRequest.Transport()) {
+		return c.srv.tcpUA
+	}
+	return c.srv.udpUA
+}
+
+func (c *call) startMedia(n negotiation) error {
+	if err := c.sess.Start(n.Remote, codecOf(n), n.EventPT); err != nil {
+		return fmt.Errorf("start media: %w", err)
+	}
+	c.sess.SetSending(n.Sending())
+	return nil
+}
+
+// waitAck waits for the ACK of a 2xx, retransmitting the 2xx from T1
+// doubling to T2 as RFC 3261 section 13.3.1.4 puts on the UAS core, for at
+// most 64*T1.
+func (c *call) waitAck(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response) (*sipmsg.Request, error) {
+	seq := res.CSeq().SeqNo
+	interval := sipmsg.T1
+	retransmit := time.NewTimer(interval)
+	defer retransmit.Stop()
+	giveUp := time.NewTimer(64 * sipmsg.T1)
+	defer giveUp.Stop()
+	for {
+		select {
+		case ack := <-c.acks:
+			if ack.CSeq().SeqNo == seq {
+				return ack, nil
+			}
+		case <-retransmit.C:
+			if err := tx.Respond(res); err != nil {
+				c.log.Debug("retransmit 2xx", "error", err)
+			}
+			interval = min(2*interval, sipmsg.T2)
+			retransmit.Reset(interval)
+		case <-giveUp.C:
+			return nil, ErrNoAck
+		case <-c.ctx.Done():
+			return nil, context.Cause(c.ctx)
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// Play maps the prompts to media clips and starts them. Driver-native
+// sounds (Audio.Sound) mean nothing here and are skipped.
+func (c *call) Play(ctx context.Context, prompts []ivr.Audio) (ivr.Playback, error) {
+	if err := context.Cause(ctx); err != nil {
+		return nil, fmt.Errorf("play: %w", err)
+	}
+	if err := context.Cause(c.ctx); err != nil {
+		return nil, fmt.Errorf("play: %w", err)
+	}
+	clips := make([]media.Clip, 0, len(prompts))
+	for _, a := range prompts {
+		switch {
+		case a.Path != "":
+			samples, err := c.srv.cfg.Prompts.Load(a.Path)
+			if err != nil {
+				return nil, fmt.Errorf("play: load prompt: %w", err)
+			}
+			clips = append(clips, media.Clip{Samples: samples})
+		case a.Sound != "":
+			c.log.Debug("play: skip driver-native sound", "sound", a.Sound, "text", a.Text)
+		case a.Silence > 0:
+			clips = append(clips, media.Clip{Silence: a.Silence})
+		}
+	}
+	return c.sess.Play(clips), nil
+}
+
+// Hangup ends the call: BYE once answered, 480 before. It is idempotent
+// and a no-op once the peer has ended the call.
+func (c *call) Hangup(ctx context.Context, reason string) error {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return nil
+	}
+	c.finished = true
+	answered := c.answered
+	c.mu.Unlock()
+	defer c.cancel(ErrHungUp)
+
+	if !answered {
+		c.log.Info("reject", "reason", reason)
+		c.srv.respond(c.dlg.InviteRequest, c.tx, sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable",
+			reasonHeader(reason))
+		return nil
+	}
+	// The BYE must go out even when the call's context is what ended (media
+	// timeout, shutdown), so it runs on its own bounded context.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
+	defer cancel()
+	inv := c.dlg.InviteRequest
+	target := inv.Contact().Address
+	bye := sipmsg.NewRequest(sipmsg.BYE, target)
+	bye.SetTransport(inv.Transport())
+	bye.AppendHeader(reasonHeader(reason))
+	bye.AppendHeader(sipmsg.NewHeader("User-Agent", c.srv.cfg.UserAgent))
+	c.log.Info("hang up", "reason", reason)
+	if err := c.dlg.WriteBye(ctx, bye); err != nil {
+		return fmt.Errorf("send bye: %w", err)
+	}
+	return nil
+}
+
+// reasonHeader is an RFC 3326 Reason with Q.850 cause 16, normal clearing.
+func reasonHeader(text string) sipmsg.Header {
+	text = strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' {
+			return -1
+		}
+		return r
+	}, text)
+	return sipmsg.NewHeader("Reason", `Q.850;cause=16;text="`+text+`"`)
+}
+
+func (s *Server) onReInvite(req *sipmsg.Request, tx *trackedTx) {
+	c := s.dialogCall(req)
+	if c == nil {
+		s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.onReInvite(req, tx)
+}
+
+// onReInvite handles a re-INVITE: hold, unhold, a new address or codec.
+// The answer mirrors the peer's direction (sendonly -> recvonly).
+func (c *call) onReInvite(req *sipmsg.Request, tx *trackedTx) {
+	c.mu.Lock()
+	confirmed := c.answered && !c.finished
+	c.mu.Unlock()
+	if !confirmed || c.dlg.LoadState() != sipmsg.DialogStateConfirmed {
+		// RFC 3261 section 14.2: an INVITE while one is pending.
+		c.srv.respond(req, tx, sipmsg.StatusRequestPending, "Request Pending")
+		return
+	}
+	if err := c.dlg.ReadRequest(req, tx); err != nil {
+		c.srv.respond(req, tx, sipmsg.StatusInternalServerError, "CSeq Out Of Order")
+		return
+	}
+	if len(req.Body()) == 0 || !isSDP(req) {
+		// An offerless re-INVITE asks for a fresh offer, answered in the
+		// ACK; the driver keeps the current media instead, which RFC 3264
+		// allows by offering it again unchanged.
+		c.srv.respond(req, tx, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
+			sipmsg.NewHeader("Warning", `399 ivrd "re-INVITE without SDP not supported"`))
+		return
+	}
+	neg, err := negotiateBody(req.Body())
+	if err != nil {
+		c.log.Info("reject re-INVITE offer", "error", err)
+		c.srv.rejectMedia(req, tx, err)
+		return
+	}
+	c.mu.Lock()
+	c.neg = neg
+	body := c.sdp.answer(c.local, neg)
+	c.mu.Unlock()
+
+	c.sess.SetRemote(neg.Remote, codecOf(neg), neg.EventPT)
+	c.sess.SetSending(neg.Sending())
+	c.log.Info("re-INVITE", "direction", neg.Direction.String(), "remote", neg.Remote.String(), "sending", neg.Sending())
+
+	res := sipmsg.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(sipmsg.HeaderClone(&c.contact().ContactHDR))
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("answer re-INVITE", "error", err)
+		return
+	}
+	if _, err := c.waitAck(c.ctx, tx, res); err != nil {
+		c.log.Debug("re-INVITE ACK", "error", err)
+	}
+}
+
+func codecOf(n negotiation) media.Codec {
+	codec := media.CodecPCMU
+	if n.Codec == "PCMA" {
+		codec = media.CodecPCMA
+	}
+	codec.PayloadType = n.PT
+	return codec
+}

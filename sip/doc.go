@@ -1,0 +1,11 @@
+// Package sip is ivrd's native SIP driver: a user agent server on UDP and
+// TCP, built on sipgo, that answers calls with its own RTP (package media)
+// and hands each call to the IVR engine as an ivr.Call.
+//
+// The driver does SDP offer/answer for G.711 (PCMU, PCMA) and RFC 4733
+// telephone-event, early and late offers, hold and unhold re-INVITEs, SIP
+// INFO DTMF, CANCEL and BYE in both directions. Every request the parser
+// passes up is validated before it reaches a handler, every handler and every
+// call runs under recover, and idle TCP connections are closed, so a bad
+// peer can cost a call but never the server.
+package sip

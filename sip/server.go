@@ -1,0 +1,445 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/ivrd/ivrd/ivr"
+)
+
+// allowed is the Allow header of the driver's responses.
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+
+// Server is a SIP user agent server that answers calls and runs each one
+// through Config.Handler.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+
+	listenOnce sync.Once
+	listenErr  error
+	udpConn    net.PacketConn
+	tcpLn      *idleListener
+	udpUA      *sipgo.DialogUA // dialogs of calls that came in over UDP
+	tcpUA      *sipgo.DialogUA
+
+	draining atomic.Bool
+	closed   atomic.Bool
+
+	mu    sync.Mutex
+	calls map[string]*call // by Call-ID
+	idle  chan struct{}    // closed when calls becomes empty
+}
+
+// NewServer checks the config and prepares the SIP stack. Nothing is bound
+// until Listen or ListenAndServe.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("component", "sip")
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sipmsg.WithTransactionLayerLogger(log),
+			// A UAS has no client transactions but BYE; stray responses
+			// (retransmissions, torture) are only worth a debug line.
+			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(r *sipmsg.Response) {
+				log.Debug("unmatched response", "status", r.StatusCode, "source", r.Source())
+			}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(log)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("create sip server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("create sip client: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		ua:     ua,
+		srv:    srv,
+		client: client,
+		calls:  make(map[string]*call),
+	}
+	srv.OnInvite(s.handle(s.onInvite))
+	srv.OnAck(s.handle(s.onAck))
+	srv.OnCancel(s.handle(s.onCancel))
+	srv.OnBye(s.handle(s.onBye))
+	srv.OnOptions(s.handle(s.onOptions))
+	srv.OnInfo(s.handle(s.onInfo))
+	srv.OnNoRoute(s.handle(s.onNoRoute))
+	return s, nil
+}
+
+// Listen binds the configured transports. It is called by ListenAndServe;
+// calling it first lets a caller learn the bound addresses (Addr) before
+// serving, which matters with port 0.
+func (s *Server) Listen() error {
+	s.listenOnce.Do(func() { s.listenErr = s.listen() })
+	return s.listenErr
+}
+
+func (s *Server) listen() error {
+	if s.cfg.UDPAddr != "" {
+		conn, err := net.ListenPacket("udp", s.cfg.UDPAddr)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", s.cfg.UDPAddr, err)
+		}
+		s.udpConn = conn
+		s.udpUA = s.dialogUA(conn.LocalAddr(), "")
+	}
+	if s.cfg.TCPAddr != "" {
+		ln, err := net.Listen("tcp", s.cfg.TCPAddr)
+		if err != nil {
+			if s.udpConn != nil {
+				s.udpConn.Close()
+			}
+			return fmt.Errorf("listen tcp %s: %w", s.cfg.TCPAddr, err)
+		}
+		s.tcpLn = newIdleListener(ln, s.cfg.TCPIdleTimeout)
+		s.tcpUA = s.dialogUA(ln.Addr(), "tcp")
+	}
+	return nil
+}
+
+// dialogUA builds the dialog user agent of one transport: its Contact
+// points at the listener. In-dialog requests (BYE) go back to where the
+// INVITE came from, which is what works behind NAT and over TCP.
+func (s *Server) dialogUA(addr net.Addr, transport string) *sipgo.DialogUA {
+	ap, _ := netip.ParseAddrPort(addr.String())
+	host := ap.Addr()
+	if host.IsUnspecified() && s.cfg.MediaIP.IsValid() {
+		host = s.cfg.MediaIP
+	}
+	uri := sipmsg.Uri{User: "ivrd", Host: host.String(), Port: int(ap.Port())}
+	if transport != "" {
+		uri.UriParams = sipmsg.NewParams()
+		uri.UriParams.Add("transport", transport)
+	}
+	return &sipgo.DialogUA{
+		Client:         s.client,
+		ContactHDR:     sipmsg.ContactHeader{Address: uri},
+		RewriteContact: true,
+	}
+}
+
+// Addr returns the bound address of "udp" or "tcp", or nil.
+func (s *Server) Addr(network string) net.Addr {
+	switch network {
+	case "udp":
+		if s.udpConn != nil {
+			return s.udpConn.LocalAddr()
+		}
+	case "tcp":
+		if s.tcpLn != nil {
+			return s.tcpLn.Addr()
+		}
+	}
+	return nil
+}
+
+// ListenAndServe serves both transports until ctx is done, then closes the
+// listeners and returns. Calls in progress are not touched: use Drain, Wait
+// and Close for a graceful stop.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrServerClosed
+	}
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	serveErr := make(chan struct{}, 2)
+	serve := func(name string, fn func() error) {
+		defer wg.Done()
+		err := fn()
+		if ctx.Err() == nil && !s.closed.Load() {
+			errMu.Lock()
+			if first == nil {
+				first = fmt.Errorf("serve %s: %w", name, err)
+			}
+			errMu.Unlock()
+			serveErr <- struct{}{}
+		}
+	}
+	if s.udpConn != nil {
+		wg.Add(1)
+		go serve("udp", func() error { return s.srv.ServeUDP(s.udpConn) })
+		s.log.Info("listening", "transport", "udp", "addr", s.udpConn.LocalAddr().String())
+	}
+	if s.tcpLn != nil {
+		wg.Add(1)
+		go serve("tcp", func() error { return s.srv.ServeTCP(s.tcpLn) })
+		s.log.Info("listening", "transport", "tcp", "addr", s.tcpLn.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+	case <-serveErr:
+	}
+	if s.udpConn != nil {
+		s.udpConn.Close()
+	}
+	if s.tcpLn != nil {
+		s.tcpLn.Close()
+	}
+	wg.Wait()
+	return first
+}
+
+// Drain makes the server refuse new calls (503 with Retry-After) while the
+// calls in progress go on, for a graceful shutdown.
+func (s *Server) Drain() {
+	if !s.draining.Swap(true) {
+		s.log.Info("draining: refusing new calls")
+	}
+}
+
+// ActiveCalls is the number of calls in progress.
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// Wait waits until no call is in progress or ctx is done.
+func (s *Server) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	if len(s.calls) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for calls: %w", context.Cause(ctx))
+	}
+}
+
+// Close ends every call in progress (their contexts end with
+// ivr.ErrShutdown and each is hung up as its handler returns), waits for
+// them until ctx is done, and releases the SIP stack. Cancel the context of
+// ListenAndServe to close the listeners.
+func (s *Server) Close(ctx context.Context) error {
+	s.closed.Store(true)
+	s.Drain()
+	s.mu.Lock()
+	for _, c := range s.calls {
+		c.cancel(ivr.ErrShutdown)
+	}
+	s.mu.Unlock()
+	err := s.Wait(ctx)
+	s.ua.Close()
+	return err
+}
+
+func (s *Server) addCall(c *call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.calls[c.id]; dup {
+		return false
+	}
+	if len(s.calls) == 0 {
+		s.idle = make(chan struct{})
+	}
+	s.calls[c.id] = c
+	return true
+}
+
+func (s *Server) removeCall(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls[c.id] != c {
+		return
+	}
+	delete(s.calls, c.id)
+	if len(s.calls) == 0 {
+		close(s.idle)
+	}
+}
+
+// dialogCall finds the call an in-dialog request belongs to.
+func (s *Server) dialogCall(req *sipmsg.Request) *call {
+	id, err := sipmsg.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	c := s.calls[req.CallID().Value()]
+	s.mu.Unlock()
+	if c == nil || c.dlg.ID != id {
+		return nil
+	}
+	return c
+}
+
+// trackedTx remembers whether a final response went out, so that a
+// recovered panic answers 500 only when nothing final was sent.
+type trackedTx struct {
+	sipmsg.ServerTransaction
+	final atomic.Bool
+}
+
+func (t *trackedTx) Respond(res *sipmsg.Response) error {
+	if res.StatusCode >= 200 {
+		t.final.Store(true)
+	}
+	return t.ServerTransaction.Respond(res)
+}
+
+// handle wraps a request handler with validation and panic recovery.
+// sipgo runs handlers without recover, so one bad request would otherwise
+// take the daemon down with every call on it.
+func (s *Server) handle(h func(*sipmsg.Request, *trackedTx)) sipgo.RequestHandler {
+	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		ttx := &trackedTx{ServerTransaction: tx}
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			s.log.Error("panic in sip handler", "method", req.Method.String(), "panic", r, "stack", string(debug.Stack()))
+			if !req.IsAck() && !ttx.final.Load() {
+				s.respond(req, ttx, sipmsg.StatusInternalServerError, "Server Internal Error")
+			}
+		}()
+		if code, reason := validate(req); code != 0 {
+			s.log.Debug("invalid request", "method", req.Method.String(), "status", code, "reason", reason)
+			if !req.IsAck() {
+				s.respond(req, ttx, code, reason)
+			}
+			return
+		}
+		h(req, ttx)
+	}
+}
+
+// validate checks what the parser lets through but RFC 3261 forbids
+// (sections 8.2, 16.3, 20). It returns 0 for a valid request.
+func validate(req *sipmsg.Request) (int, string) {
+	if req.SipVersion != "SIP/2.0" {
+		return sipmsg.StatusVersionNotSupported, "Version Not Supported"
+	}
+	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
+		return sipmsg.StatusBadRequest, "Missing Required Header"
+	}
+	if req.CallID().Value() == "" {
+		return sipmsg.StatusBadRequest, "Empty Call-ID"
+	}
+	if req.CSeq().MethodName != req.Method {
+		return sipmsg.StatusBadRequest, "CSeq Method Mismatch"
+	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sipmsg.ACK {
+		return sipmsg.StatusTooManyHops, "Too Many Hops"
+	}
+	return 0, ""
+}
+
+// respond sends a response without a body, with the driver's Server and,
+// for 405, Allow headers.
+func (s *Server) respond(req *sipmsg.Request, tx sipmsg.ServerTransaction, code int, reason string, hdrs ...sipmsg.Header) {
+	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
+	res.AppendHeader(sipmsg.NewHeader("Server", s.cfg.UserAgent))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "status", code, "error", err)
+	}
+}
+
+func (s *Server) onOptions(req *sipmsg.Request, tx *trackedTx) {
+	s.respond(req, tx, sipmsg.StatusOK, "OK",
+		sipmsg.NewHeader("Allow", allowed),
+		sipmsg.NewHeader("Accept", "application/sdp"),
+	)
+}
+
+func (s *Server) onNoRoute(req *sipmsg.Request, tx *trackedTx) {
+	s.respond(req, tx, sipmsg.StatusMethodNotAllowed, "Method Not Allowed", sipmsg.NewHeader("Allow", allowed))
+}
+
+func (s *Server) onAck(req *sipmsg.Request, _ *trackedTx) {
+	if c := s.dialogCall(req); c != nil {
+		c.onAck(req)
+	}
+}
+
+func (s *Server) onBye(req *sipmsg.Request, tx *trackedTx) {
+	c := s.dialogCall(req)
+	if c == nil {
+		s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.onBye(req, tx)
+}
+
+// onCancel sees only a CANCEL that matched no INVITE transaction: the
+// transaction layer answers the others itself (200, then 487 for the
+// INVITE) and the call learns of it through the transaction's OnCancel.
+func (s *Server) onCancel(req *sipmsg.Request, tx *trackedTx) {
+	s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+func (s *Server) onInfo(req *sipmsg.Request, tx *trackedTx) {
+	c := s.dialogCall(req)
+	if c == nil {
+		s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	digit, ok, err := parseInfoDTMF(ct, req.Body())
+	if errors.Is(err, ErrUnsupportedInfo) {
+		s.respond(req, tx, sipmsg.StatusUnsupportedMediaType, "Unsupported Media Type",
+			sipmsg.NewHeader("Accept", ctDTMFRelay+", "+ctDTMF))
+		return
+	}
+	if err != nil {
+		c.log.Debug("bad INFO DTMF body", "error", err)
+		s.respond(req, tx, sipmsg.StatusBadRequest, "Bad DTMF Body")
+		return
+	}
+	s.respond(req, tx, sipmsg.StatusOK, "OK")
+	if ok {
+		c.injectDTMF(digit)
+	}
+}
+
+// retryAfter is the Retry-After header value of a draining server.
+func (s *Server) retryAfter() sipmsg.Header {
+	return sipmsg.NewHeader("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter.Seconds())))
+}

@@ -1,0 +1,155 @@
+// Package web serves ivrd's HTTP API: the call log, the queues, the state
+// of the flow library and a health check, all as JSON.
+//
+// The API is for supervisors' tools and for channels that are not calls:
+// a chat or an email is put in the shared queue with POST /api/contacts and
+// waits there beside the calls. See README.md for the endpoints.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/routing"
+	"github.com/ivrd/ivrd/store"
+)
+
+// CallStore is the call log as the API reads it (store.CallLog).
+type CallStore interface {
+	ListCalls(ctx context.Context, f store.CallFilter) ([]ivr.CallRecord, error)
+	// GetCall fails with an error wrapping store.ErrNotFound for an unknown id.
+	GetCall(ctx context.Context, id string) (*ivr.CallRecord, error)
+}
+
+// QueueStore is the shared queue as the API sees it (routing.Queues).
+type QueueStore interface {
+	List(ctx context.Context, queue string) ([]routing.WaitingContact, error)
+	Summary(ctx context.Context) ([]routing.QueueSummary, error)
+	Post(ctx context.Context, c ivr.Contact) (string, error)
+}
+
+// FlowStatus reports the state of the flow library: when it was last
+// loaded, whether that worked, and the diagnostics with their positions.
+// Status must be safe to call from any goroutine; its result is served as
+// JSON as is.
+type FlowStatus interface {
+	Status() any
+}
+
+// Config configures a Server. Calls, Queues, Flows and Health may be nil:
+// their endpoints then answer 503.
+type Config struct {
+	Addr   string // listen address, e.g. ":8080"
+	Calls  CallStore
+	Queues QueueStore
+	Flows  FlowStatus
+	// Health returns the body of GET /healthz; nil serves {"status":"ok"}.
+	Health func() any
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the wait for requests in flight when the
+	// server stops (default 5s).
+	ShutdownTimeout time.Duration
+}
+
+// Timeouts of the http.Server: a slow or idle client must not hold a
+// connection and its goroutine forever.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Server is the HTTP API server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// New returns a server for cfg; it does not listen until ListenAndServe.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	s.handler = s.logRequests(s.recoverPanics(http.HandlerFunc(s.route)))
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /api/calls", s.listCalls)
+	s.mux.HandleFunc("GET /api/calls/{id}", s.getCall)
+	s.mux.HandleFunc("GET /api/queues", s.queueSummary)
+	s.mux.HandleFunc("GET /api/queues/{name}", s.listQueue)
+	s.mux.HandleFunc("POST /api/contacts", s.postContact)
+	s.mux.HandleFunc("GET /api/flows", s.flows)
+	s.mux.HandleFunc("GET /healthz", s.health)
+}
+
+// Handler is the server's handler, with logging, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ListenAndServe listens on cfg.Addr and serves until ctx is done, then
+// shuts down gracefully: it stops accepting and waits up to
+// ShutdownTimeout for requests in flight.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if s.cfg.Addr == "" {
+		return errors.New("listen http: empty address")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done, like ListenAndServe. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Requests keep ctx's values but not its cancellation, so that
+		// shutting down lets requests in flight finish.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("http api listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		// Requests still running after the timeout are cut.
+		err = errors.Join(fmt.Errorf("shut down http: %w", err), srv.Close())
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("serve http: %w", serr))
+	}
+	s.log.Info("http api stopped")
+	return err
+}
