@@ -494,6 +494,10 @@ func startSipp(t testing.TB, p *ivrdProc, scenario, service string, args ...stri
 	if !strings.Contains(scenario, "/") {
 		scenario = filepath.Join("testdata", "sipp", scenario)
 	}
+	scenario, err := filepath.Abs(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	sipPort := freePorts(t, 1)
 	mediaPort := freePorts(t, 4)

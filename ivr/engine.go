@@ -139,6 +139,7 @@ func (e *Engine) Serve(ctx context.Context, call Call, driver string) error {
 
 	s := newSession(e, call, flow, rec, log.With("flow", flow.Name, "version", flow.Version))
 	s.log.Info("call started", "caller", rec.Caller, "dialled", rec.Dialled, "driver", driver)
+	s.snapshot()
 	e.save(ctx, s.log, rec)
 	err := call.Answer(ctx)
 	if err != nil {

@@ -444,7 +444,7 @@ func TestSetRemote(t *testing.T) {
 }
 
 func TestMediaTimeout(t *testing.T) {
-	const timeout = 150 * time.Millisecond
+	const timeout = 300 * time.Millisecond
 	e := newTestEndpoint(t, timeout)
 	peer := newTestPeer(t)
 	s := startSession(t, e, peer, CodecPCMU)

@@ -222,7 +222,11 @@ func (c *call) run() {
 	defer c.cancel(ErrHungUp)
 
 	c.serve()
-	if err := c.Hangup(context.Background(), "normal clearing"); err != nil {
+	reason := "normal clearing"
+	if cause := context.Cause(c.ctx); cause != nil && !errors.Is(cause, ErrHungUp) {
+		reason = cause.Error() // media timeout, shutdown
+	}
+	if err := c.Hangup(context.Background(), reason); err != nil {
 		c.log.Info("hang up", "error", err)
 	}
 }

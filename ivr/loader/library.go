@@ -16,8 +16,12 @@ import (
 	"github.com/ivrd/ivrd/ivr"
 )
 
-// debounce groups the burst of events an editor makes when it saves.
-const debounce = 200 * time.Millisecond
+// debounce groups the burst of events an editor makes when it saves;
+// maxDelay bounds the wait when changes never stop (a copy in progress).
+const (
+	debounce = 200 * time.Millisecond
+	maxDelay = 2 * time.Second
+)
 
 // Library holds the current FlowSet. Reload builds a new one and swaps it in
 // atomically; when the flows have errors the previous set keeps serving.
@@ -157,6 +161,7 @@ func (l *Library) Watch(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var pending time.Time // first change not yet reloaded
 	for {
 		select {
 		case <-ctx.Done():
@@ -168,13 +173,18 @@ func (l *Library) Watch(ctx context.Context) error {
 			if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) {
 				continue
 			}
-			timer.Reset(debounce)
+			now := time.Now()
+			if pending.IsZero() {
+				pending = now
+			}
+			timer.Reset(max(0, min(debounce, pending.Add(maxDelay).Sub(now))))
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 			log.Warn("watch flows", "error", err)
 		case <-timer.C:
+			pending = time.Time{}
 			if err := l.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
 				return nil
 			}

@@ -139,9 +139,11 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	// One folder per fuzzing process: a new one per input would be slower
+	// than the load itself.
+	dir := f.TempDir()
+	writeArchive(f, dir, "-- entrypoints.yaml --\ndefault: accueil-fr\n")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
-		writeArchive(t, dir, "-- entrypoints.yaml --\ndefault: accueil-fr\n")
 		if err := os.WriteFile(filepath.Join(dir, "f.yaml"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
