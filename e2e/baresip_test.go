@@ -26,22 +26,23 @@ func TestBaresipKeyToQueue(t *testing.T) {
 	p := startIvrd(t, ivrdOptions{})
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.wav")
-	out := filepath.Join(dir, "out.wav")
 	writeSilence(t, in, 20*time.Second)
+	// aufile is only an audio source in baresip 1.0; the sndfile filter
+	// records what the call received to dump-*-dec.wav in snd_path.
 	config := fmt.Sprintf(`poll_method		poll
 sip_listen		127.0.0.1:%d
-audio_player		aufile,%s
 audio_source		aufile,%s
-audio_alert		aufile,/dev/null
 audio_srate		8000
 audio_channels		1
 module_path		/usr/lib/baresip/modules
 module			stdio.so
 module			g711.so
 module			aufile.so
+module			sndfile.so
+snd_path		%s
 module_app		account.so
 module_app		menu.so
-`, freePorts(t, 1), out, in)
+`, freePorts(t, 1), in, dir)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,11 @@ module_app		menu.so
 		t.Errorf("record = %s; want digits 1, queue e2e-technical, outcome abandoned", dump(rec))
 	}
 
-	samples, err := media.LoadWAV(out)
+	heard, _ := filepath.Glob(filepath.Join(dir, "dump-*-dec.wav"))
+	if len(heard) != 1 {
+		t.Fatalf("baresip recorded %d files of received audio, want 1: %v", len(heard), heard)
+	}
+	samples, err := media.LoadWAV(heard[0])
 	if err != nil {
 		t.Fatalf("what baresip heard: %v", err)
 	}

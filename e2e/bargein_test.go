@@ -35,9 +35,10 @@ func TestBargeInLatency(t *testing.T) {
 	const trials = 5
 	figures := make([]time.Duration, 0, trials)
 	for i := range trials {
-		d := bargeInTrial(t, p, i+1)
+		d, after := bargeInTrial(t, p, i+1)
 		figures = append(figures, d)
-		t.Logf("barge-in trial %d: last prompt packet %.1f ms after the first RFC 4733 packet", i+1, ms(d))
+		t.Logf("barge-in trial %d: last prompt packet arrived %+.1f ms from the first RFC 4733 packet (negative: before it); %d prompt packet(s) after the key",
+			i+1, ms(d), after)
 	}
 	sorted := slices.Clone(figures)
 	slices.Sort(sorted)
@@ -53,8 +54,9 @@ func TestBargeInLatency(t *testing.T) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // bargeInTrial makes one call, presses 1 half a second into the prompt and
-// returns how long the prompt kept arriving after the key was sent.
-func bargeInTrial(t *testing.T, p *ivrdProc, trial int) time.Duration {
+// returns when the last prompt packet arrived relative to the key, and how
+// many prompt packets arrived after the key.
+func bargeInTrial(t *testing.T, p *ivrdProc, trial int) (time.Duration, int) {
 	t.Helper()
 	c := dialRaw(t, p, serviceBargeIn)
 
@@ -70,7 +72,10 @@ func bargeInTrial(t *testing.T, p *ivrdProc, trial int) time.Duration {
 	}) {
 		t.Fatalf("trial %d: no PCMU packet from ivrd within 3s of the answer", trial)
 	}
-	time.Sleep(time.Until(first.at.Add(promptBeforeKey)))
+	// Spread the key over the 20 ms between two prompt packets from one
+	// trial to the next, so the figures cover every phase of the pacing.
+	phase := time.Duration(trial-1) * 4 * time.Millisecond
+	time.Sleep(time.Until(first.at.Add(promptBeforeKey + phase)))
 	sent := c.pressRFC4733(1, 2)
 
 	var last rtpPacket
@@ -90,6 +95,12 @@ func bargeInTrial(t *testing.T, p *ivrdProc, trial int) time.Duration {
 
 	prompt := promptPackets(c.packets())
 	checkTalkspurt(t, trial, prompt)
+	after := 0
+	for _, pkt := range prompt {
+		if pkt.at.After(sent) {
+			after++
+		}
+	}
 	if n := len(prompt); n >= 4*50 {
 		t.Errorf("trial %d: %d prompt packets: the 4 s tone played to its end", trial, n)
 	}
@@ -101,7 +112,7 @@ func bargeInTrial(t *testing.T, p *ivrdProc, trial int) time.Duration {
 	checkVisit(t, rec, "menu", ivr.KindMenu, "key 1")
 	c.hangup()
 	p.waitCall(t, c.callID, 5*time.Second, ended)
-	return last.at.Sub(sent)
+	return last.at.Sub(sent), after
 }
 
 // promptPackets returns the audio packets of the call (the menu's tone; the

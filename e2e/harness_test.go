@@ -313,7 +313,13 @@ func (p *ivrdProc) stop() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	if p.wait(stopTimeout) < 0 {
-		p.t.Errorf("ivrd did not exit within %v of SIGTERM; killed", stopTimeout)
+		// A test that failed may leave calls up, which ivrd rightly
+		// drains; only a passing test makes this an error.
+		if p.t.Failed() {
+			p.t.Logf("ivrd did not exit within %v of SIGTERM; killed", stopTimeout)
+		} else {
+			p.t.Errorf("ivrd did not exit within %v of SIGTERM; killed", stopTimeout)
+		}
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}

@@ -42,6 +42,42 @@ func (p *ivrdProc) getRaw(t testing.TB, path string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// flowsStatus is the answer of GET /api/flows.
+type flowsStatus struct {
+	OK          bool   `json:"ok"`
+	Error       string `json:"error"`
+	Diagnostics []struct {
+		File     string `json:"file"`
+		Line     int    `json:"line"`
+		Col      int    `json:"col"`
+		Severity string `json:"severity"`
+		Message  string `json:"message"`
+	} `json:"diagnostics"`
+	Flows []struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"flows"`
+}
+
+// version returns the version of the named flow being served, or "".
+func (s *flowsStatus) version(flow string) string {
+	for _, f := range s.Flows {
+		if f.Name == flow {
+			return f.Version
+		}
+	}
+	return ""
+}
+
+func (p *ivrdProc) flows(t testing.TB) flowsStatus {
+	t.Helper()
+	var st flowsStatus
+	if code := p.getJSON(t, "/api/flows", &st); code != http.StatusOK {
+		t.Fatalf("GET /api/flows: status %d", code)
+	}
+	return st
+}
+
 // waitQueued polls GET /api/queues/{queue} until it lists the contact of
 // callID, and returns it.
 func (p *ivrdProc) waitQueued(t testing.TB, queue, callID string, timeout time.Duration) map[string]any {
@@ -147,6 +183,21 @@ func TestKeyDuringGreetingQueues(t *testing.T) {
 	}
 }
 
+// TestKeyOverTCP: the same call as above over SIP/TCP, on the port UDP
+// uses.
+func TestKeyOverTCP(t *testing.T) {
+	t.Parallel()
+	p := startIvrd(t, ivrdOptions{})
+	res, id := runSipp(t, p, "dtmf_queue.xml", serviceMain, "-t", "t1", "-d", "1000")
+	requireSippOK(t, res)
+	rec := p.waitCall(t, id, 5*time.Second, ended)
+	checkVisit(t, rec, "welcome", ivr.KindMenu, "key 1")
+	checkVisit(t, rec, "technical", ivr.KindQueue, "")
+	if rec.Outcome != ivr.OutcomeAbandoned || rec.Queue != "e2e-technical" {
+		t.Errorf("record = %s; want abandoned in e2e-technical", dump(rec))
+	}
+}
+
 // TestNoInputRetriesThenFailure: a caller who presses nothing hears the
 // menu three times, then the flow's failure node hangs up.
 func TestNoInputRetriesThenFailure(t *testing.T) {
@@ -216,8 +267,8 @@ func TestFlowEditedDuringCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldVersion := flowVersion(old)
-	if _, body := p.getRaw(t, "/api/flows"); !strings.Contains(body, oldVersion) {
-		t.Fatalf("GET /api/flows does not show version %s of main.yaml: %s", oldVersion, body)
+	if st := p.flows(t); st.version("e2e-main") != oldVersion {
+		t.Fatalf("GET /api/flows does not show version %s of main.yaml: %s", oldVersion, dump(st))
 	}
 
 	// The first call presses 1 four seconds in; the flow changes before.
@@ -234,12 +285,12 @@ func TestFlowEditedDuringCall(t *testing.T) {
 	}
 	newVersion := flowVersion([]byte(edited))
 	t.Logf("%s: main.yaml rewritten, version %s -> %s", time.Now().UTC().Format("15:04:05.000"), oldVersion, newVersion)
+	var st flowsStatus
 	if !waitFor(5*time.Second, func() bool {
-		_, body := p.getRaw(t, "/api/flows")
-		return strings.Contains(body, newVersion)
+		st = p.flows(t)
+		return st.version("e2e-main") == newVersion
 	}) {
-		_, body := p.getRaw(t, "/api/flows")
-		t.Fatalf("flows not reloaded within 5s: GET /api/flows does not show version %s: %s", newVersion, body)
+		t.Fatalf("flows not reloaded within 5s: GET /api/flows does not show version %s: %s", newVersion, dump(st))
 	}
 	if rec := p.call(t, first.CallID); rec == nil {
 		t.Fatalf("call %s: no record", first.CallID)
@@ -285,17 +336,30 @@ func TestBrokenFlowKeepsServing(t *testing.T) {
 	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	where := fmt.Sprintf("main.yaml:%d:7", at+1)
+	line, col := at+1, 7
+	where := fmt.Sprintf("main.yaml:%d:%d", line, col)
 
-	var body string
-	if !waitFor(5*time.Second, func() bool {
-		_, body = p.getRaw(t, "/api/flows")
-		return strings.Contains(body, where) && strings.Contains(body, "colour")
-	}) {
-		t.Fatalf("GET /api/flows does not report the error at %s: %s", where, body)
+	var st flowsStatus
+	found := func() bool {
+		for _, d := range st.Diagnostics {
+			if filepath.Base(d.File) == "main.yaml" && d.Line == line && d.Col == col &&
+				d.Severity == "error" && strings.Contains(d.Message, "colour") {
+				return true
+			}
+		}
+		return false
 	}
-	if !strings.Contains(body, flowVersion(old)) {
-		t.Errorf("GET /api/flows no longer shows the serving version %s: %s", flowVersion(old), body)
+	if !waitFor(5*time.Second, func() bool {
+		st = p.flows(t)
+		return found()
+	}) {
+		t.Fatalf("GET /api/flows does not report the unknown key at %s: %s", where, dump(st))
+	}
+	if st.OK || !strings.Contains(st.Error, where) {
+		t.Errorf("GET /api/flows: ok %v error %q, want false and an error naming %s", st.OK, st.Error, where)
+	}
+	if v := st.version("e2e-main"); v != flowVersion(old) {
+		t.Errorf("GET /api/flows: e2e-main version %q, want the serving version %s", v, flowVersion(old))
 	}
 	if !waitFor(2*time.Second, func() bool { return p.logHas(where) }) {
 		t.Errorf("ivrd's log does not name %s", where)
@@ -351,6 +415,9 @@ func TestManualCallScript(t *testing.T) {
 	rec := p.waitCall(t, id, 5*time.Second, ended)
 	if !strings.HasPrefix(rec.Digits, "1") || len(rec.Visits) < 2 {
 		t.Errorf("record = %s; want key 1 pressed and the flow past its first node", dump(rec))
+	}
+	if !slices.ContainsFunc(rec.Visits, func(v ivr.Visit) bool { return v.Result == "key 1" }) {
+		t.Errorf("no node took key 1 as a choice; visits: %s", dump(rec.Visits))
 	}
 	if rec.Outcome == ivr.OutcomeError {
 		t.Errorf("call ended in error: %s", rec.Error)

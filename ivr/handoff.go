@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -67,7 +68,7 @@ type CallRecord struct {
 	ContactID   string     `json:"contact_id,omitempty"`
 	// QueueWait is how long the caller waited in the queue (set when the
 	// call left it: connected, abandoned or timed out).
-	QueueWait time.Duration     `json:"queue_wait,omitempty"`
+	QueueWait time.Duration     `json:"-"`
 	Vars      map[string]string `json:"vars,omitempty"`
 	Error     string            `json:"error,omitempty"`
 }
@@ -93,3 +94,27 @@ const (
 	OutcomeConnected   Outcome = "connected"      // an agent took it
 	OutcomeError       Outcome = "error"
 )
+
+// MarshalJSON writes QueueWait as queue_wait_seconds, the unit API users expect.
+func (r CallRecord) MarshalJSON() ([]byte, error) {
+	type plain CallRecord
+	return json.Marshal(struct {
+		plain
+		QueueWaitSeconds float64 `json:"queue_wait_seconds,omitempty"`
+	}{plain(r), r.QueueWait.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *CallRecord) UnmarshalJSON(b []byte) error {
+	type plain CallRecord
+	var v struct {
+		plain
+		QueueWaitSeconds float64 `json:"queue_wait_seconds"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = CallRecord(v.plain)
+	r.QueueWait = time.Duration(v.QueueWaitSeconds * float64(time.Second))
+	return nil
+}

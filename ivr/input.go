@@ -68,7 +68,7 @@ func (s *session) giveUp(ctx context.Context, in *Input) (string, error) {
 	if in.OnFailure != "" {
 		return in.OnFailure, nil
 	}
-	if bye, ok := s.flow.Vocabulary["goodbye"]; ok {
+	if bye, ok := s.flow.Vocabulary[WordGoodbye]; ok {
 		if _, err := s.prompt(ctx, Prompt{{Audio: &bye}}, false); err != nil {
 			return "", err
 		}

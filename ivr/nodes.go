@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // play runs a play node (rule 2).
@@ -144,7 +145,7 @@ func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	s.log.Info("queued", "queue", q.Queue, "contact_id", w.ContactID(), "intent", c.Intent)
 
 	ev, err := s.hold(ctx, q)
-	waited := s.e.clock.Now().Sub(now)
+	waited := s.e.clock.Now().Sub(now).Round(time.Millisecond)
 	s.rec.QueueWait = waited
 	leave := func(reason string) {
 		if err := w.Leave(context.WithoutCancel(ctx), reason); err != nil {

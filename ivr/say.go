@@ -23,6 +23,7 @@ const (
 	WordStar     = "star"     // the * key
 	WordHash     = "hash"     // the # key
 	WordPlus     = "plus"     // the + of an international number
+	WordGoodbye  = "goodbye"  // said before ivrd hangs up after the last failed try
 )
 
 const (
@@ -46,6 +47,7 @@ var frenchWords = map[string]string{
 	WordAnd:   "et",
 	WordMinus: "moins",
 	WordStar:  "étoile", WordHash: "dièse", WordPlus: "plus",
+	WordGoodbye: "Nous n'avons pas pu traiter votre demande. Au revoir.",
 }
 
 var englishWords = map[string]string{
@@ -60,6 +62,7 @@ var englishWords = map[string]string{
 	WordMillion:  "million",
 	WordMinus:    "minus",
 	WordStar:     "star", WordHash: "hash", WordPlus: "plus",
+	WordGoodbye: "We could not handle your request. Goodbye.",
 }
 
 // VocabularyText returns the words a language needs for say-digits and

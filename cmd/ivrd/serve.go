@@ -61,8 +61,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// with no flow. The diagnostics are in the log.
 		return fmt.Errorf("load flows %s: %w", cfg.Flows.Dir, err)
 	}
-	set := lib.Current()
-	log.Info("flows loaded", "dir", cfg.Flows.Dir, "flows", len(set.Flows), "warnings", len(set.Warnings))
 
 	engine := ivr.NewEngine(lib,
 		ivr.WithQueue(queues),
@@ -126,7 +124,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			Media:          ep,
 			TCPIdleTimeout: cfg.SIP.TCPIdleTimeout,
 			UserAgent:      cfg.SIP.UserAgent,
-			Logger:         log.With("component", "sip"),
+			Logger:         log,
 			Handler: func(ctx context.Context, call ivr.Call) {
 				_ = engine.Serve(ctx, call, "sip")
 			},
@@ -135,7 +133,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("start sip: %w", err)
 		}
 		goRun("sip", sipSrv.ListenAndServe)
-		log.Info("sip listening", "udp", cfg.SIP.UDP, "tcp", cfg.SIP.TCP, "media_ip", cfg.SIP.MediaIP)
 	}
 
 	api := web.New(web.Config{
@@ -149,7 +146,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Logger: log.With("component", "http"),
 	})
 	goRun("http", api.ListenAndServe)
-	log.Info("http api listening", "addr", cfg.HTTP.Addr)
 
 	select {
 	case <-ctx.Done():
@@ -165,6 +161,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Drain)
 		if err := sipSrv.Wait(dctx); err != nil {
 			log.Warn("drain time over; hanging up remaining calls", "active", sipSrv.ActiveCalls())
+		}
+		cancel()
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := sipSrv.Close(cctx); err != nil {
+			log.Warn("close sip", "err", err)
 		}
 		cancel()
 	}

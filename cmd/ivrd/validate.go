@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/ivr/loader"
+	"github.com/ivrd/ivrd/media"
 	"github.com/ivrd/ivrd/tts"
 )
 
@@ -61,6 +63,10 @@ func flowOptions(cfg *Config, logger *slog.Logger) loader.Options {
 			Bin:      cfg.TTS.Binary,
 			CacheDir: cfg.TTS.CacheDir,
 			Voice:    cfg.TTS.Voices,
+		},
+		CheckAudio: func(b []byte) error {
+			_, err := media.ReadWAV(bytes.NewReader(b))
+			return err
 		},
 		Logger: logger,
 	}

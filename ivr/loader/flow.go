@@ -71,9 +71,10 @@ type parsedFlow struct {
 
 type flowParser struct {
 	*decoder
-	pf        *parsedFlow
-	promptDir string
-	defaults  ivr.Input
+	pf         *parsedFlow
+	promptDir  string
+	checkAudio func([]byte) error
+	defaults   ivr.Input
 	// failurePos is where defaults.on_failure was written.
 	failurePos ivr.Position
 }
@@ -85,11 +86,12 @@ var nodeKinds = []ivr.NodeKind{
 
 // parseFlow decodes one flow file. It returns nil when the file is too
 // broken to say which flow it is.
-func parseFlow(d *decoder, content []byte, promptDir string) *parsedFlow {
+func parseFlow(d *decoder, content []byte, promptDir string, checkAudio func([]byte) error) *parsedFlow {
 	sum := sha256.Sum256(content)
 	p := &flowParser{
-		decoder:   d,
-		promptDir: promptDir,
+		decoder:    d,
+		promptDir:  promptDir,
+		checkAudio: checkAudio,
 		pf: &parsedFlow{
 			flow: &ivr.Flow{
 				File:      d.file,
@@ -766,6 +768,12 @@ func (p *flowParser) filePart(out ivr.Prompt, n *yaml.Node) ivr.Prompt {
 	if err != nil {
 		p.errorf(n, "file: prompt file %q not found in %s", name, p.promptDir)
 		return out
+	}
+	if p.checkAudio != nil {
+		if err := p.checkAudio(b); err != nil {
+			p.errorf(n, "file: prompt file %q cannot be played: %v", name, err)
+			return out
+		}
 	}
 	sum := sha256.Sum256(b)
 	return append(out, ivr.PromptPart{Audio: &ivr.Audio{

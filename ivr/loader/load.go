@@ -160,7 +160,7 @@ func (l *load) run(ctx context.Context) *ivr.FlowSet {
 		d := newDecoder(path)
 		if strings.TrimSuffix(name, ext) == strings.TrimSuffix(EntrypointsFile, ".yaml") {
 			ep = safeParse(d, func() *entrypoints { return parseEntrypoints(d, content) })
-		} else if pf := safeParse(d, func() *parsedFlow { return parseFlow(d, content, l.promptDir) }); pf != nil {
+		} else if pf := safeParse(d, func() *parsedFlow { return parseFlow(d, content, l.promptDir, l.opts.CheckAudio) }); pf != nil {
 			flows = append(flows, pf)
 		} else {
 			unnamed++

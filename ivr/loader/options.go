@@ -25,6 +25,10 @@ type Options struct {
 	// nothing is rendered: the flows are only validated (their spoken parts
 	// have Text but no Path).
 	TTS TTS
+	// CheckAudio, when set, is given the content of every `file:` prompt
+	// and reports why it cannot be played (wrong WAV format, say); the
+	// error is reported at the prompt's position.
+	CheckAudio func(content []byte) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

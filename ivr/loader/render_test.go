@@ -123,7 +123,7 @@ func FuzzParseFlow(f *testing.F) {
 	f.Add([]byte("flow: t\nnodes: {a: {branch: [{if: {not: {all: [{var: x, in: [1]}]}}, goto: a}]}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := newDecoder("f.yaml")
-		parseFlow(d, b, filepath.Join("testdata", "no-prompts"))
+		parseFlow(d, b, filepath.Join("testdata", "no-prompts"), nil)
 		parseEntrypoints(newDecoder("e.yaml"), b)
 		for _, diag := range d.diags {
 			if diag.Pos.File != "f.yaml" {
