@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -409,7 +411,7 @@ func TestGracefulShutdown(t *testing.T) {
 // works against the shipped flows and make-run-like settings.
 func TestManualCallScript(t *testing.T) {
 	t.Parallel()
-	p := startIvrd(t, ivrdOptions{Flows: filepath.Join(repoRoot, "flows")})
+	p := startIvrd(t, ivrdOptions{Flows: alwaysOpen(t, filepath.Join(repoRoot, "flows"))})
 	res, id := runSipp(t, p, filepath.Join(repoRoot, "tools", "sipp", "call.xml"), "3900")
 	requireSippOK(t, res)
 	rec := p.waitCall(t, id, 5*time.Second, ended)
@@ -423,3 +425,41 @@ func TestManualCallScript(t *testing.T) {
 		t.Errorf("call ended in error: %s", rec.Error)
 	}
 }
+
+// alwaysOpen copies a flows folder with every calendar open around the clock
+// and without holidays, so a test of the shipped menus does not depend on
+// the hour it runs at.
+func alwaysOpen(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if d.Name() == "entrypoints.yaml" {
+			b = openHours.ReplaceAll(b, []byte("${1}hours:\n${1}  mon-sun: \"00:00-24:00\"\n"))
+			b = holidays.ReplaceAll(b, []byte("${1}holidays: []\n"))
+			b = holidayLines.ReplaceAll(b, nil)
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy flows: %v", err)
+	}
+	return dst
+}
+
+var (
+	openHours    = regexp.MustCompile(`(?m)^(\s+)hours:\n(?:\s+(?:mon|tue|wed|thu|fri|sat|sun)[a-z-]*:.*\n)+`)
+	holidays     = regexp.MustCompile(`(?m)^(\s+)holidays:\n`)
+	holidayLines = regexp.MustCompile(`(?m)^\s+(?:- \d{4}-\d{2}-\d{2}|#.*)\n`)
+)

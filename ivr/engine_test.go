@@ -412,6 +412,17 @@ func TestHangupNode(t *testing.T) {
 	}
 }
 
+// A driver ends the call's context once ivrd's own BYE is out; that must not
+// turn a flow that hung up normally into an error.
+func TestHangupNodeDriverCancels(t *testing.T) {
+	f := newFlow(&ivr.Node{Name: "bye", Kind: ivr.KindHangup, Hangup: &ivr.HangupNode{Prompt: say("goodbye")}})
+	sv := serve(t, scenario{flow: f, cancelOnHangup: errors.New("hung up by ivrd")})
+	if sv.err != nil {
+		t.Errorf("Serve = %v, want nil", sv.err)
+	}
+	sv.check(t, []ivrtest.Play{played("goodbye", 0, 1*s, false)}, nil, ivr.OutcomeHangup)
+}
+
 func TestSayDigitsAndNumber(t *testing.T) {
 	f := newFlow(
 		&ivr.Node{Name: "set", Kind: ivr.KindSet, Next: "read", Set: map[string]string{"acc": "42", "n": "21"}},

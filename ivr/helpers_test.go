@@ -95,6 +95,9 @@ type scenario struct {
 	hangupAt     time.Duration
 	durations    map[string]time.Duration // prompt lengths by text; others last 1 s
 	connectAfter time.Duration
+	// cancelOnHangup makes the call's context end with this cause once the
+	// engine hangs up, as the SIP driver does after its BYE.
+	cancelOnHangup error
 }
 
 type served struct {
@@ -125,6 +128,9 @@ func serve(t *testing.T, sc scenario) served {
 
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
+	if sc.cancelOnHangup != nil {
+		call.OnHangup = func(string) { cancel(sc.cancelOnHangup) }
+	}
 	if sc.hangupAt > 0 {
 		clock.At(sc.hangupAt, func() { cancel(ivr.ErrCallerHangup) })
 	}

@@ -138,8 +138,9 @@ func (s *session) finish(ctx context.Context, err error) error {
 	rec := s.rec
 	var ret error
 	switch {
-	case rec.Outcome == OutcomeConnected || rec.Outcome == OutcomeAbandoned:
-		// Decided in the queue.
+	case rec.Outcome == OutcomeConnected || rec.Outcome == OutcomeAbandoned || rec.Outcome == OutcomeHangup:
+		// Decided in the queue or by a hangup node; the driver may since have
+		// cancelled the context because of that very hang-up.
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		switch {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # call.sh [NUMBER] — call the local ivrd with baresip. Type digits then Enter
 # to send them as RFC 4733 DTMF; type q then Enter to hang up and quit.
-# What ivrd plays is written to data/last-call.wav.
+# What ivrd plays is written to data/calls/dump-*-dec.wav.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NUMBER="${1:-3900}"
@@ -9,12 +9,12 @@ TARGET="${IVRD_SIP:-127.0.0.1:5060}"
 scripts/install-deps.sh baresip-core sox
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-mkdir -p data
+mkdir -p data/calls
 sox -q -n -r 8000 -c 1 -b 16 "$dir/silence.wav" trim 0 600
 cat >"$dir/config" <<CONF
 poll_method		poll
 sip_listen		127.0.0.1:0
-audio_player		aufile,$PWD/data/last-call.wav
+snd_path		$PWD/data/calls
 audio_source		aufile,$dir/silence.wav
 audio_alert		aufile,/dev/null
 audio_srate		8000
@@ -23,6 +23,7 @@ module_path		/usr/lib/baresip/modules
 module			stdio.so
 module			g711.so
 module			aufile.so
+module			sndfile.so
 module_app		account.so
 module_app		menu.so
 CONF

@@ -23,6 +23,9 @@ type Call struct {
 	// Length, when set, gives the length of a prompt missing from
 	// Durations instead of DefaultDuration.
 	Length func(ivr.Audio) time.Duration
+	// OnHangup, when set, runs after the first Hangup, as a driver that
+	// cancels the call's context once it has sent its BYE.
+	OnHangup func(reason string)
 
 	clock               *Clock
 	id, caller, dialled string
@@ -82,9 +85,14 @@ func (c *Call) Answer(context.Context) error {
 // Hangup implements ivr.Call.
 func (c *Call) Hangup(_ context.Context, reason string) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.hungUp {
+	first := !c.hungUp
+	if first {
 		c.hungUp, c.hangupReason = true, reason
+	}
+	after := c.OnHangup
+	c.mu.Unlock()
+	if first && after != nil {
+		after(reason)
 	}
 	return nil
 }
