@@ -32,6 +32,11 @@ type Terminal struct {
 	// MaxDuration stops a simulation that runs longer in simulated time
 	// (a flow that loops on no input). Default one hour.
 	MaxDuration time.Duration
+	// Start is the simulated time the call starts at, which business-hours
+	// conditions see. Zero means Epoch.
+	Start time.Time
+	// Caller is the calling number. Default "simulator".
+	Caller string
 }
 
 // errCallerWaits ends a simulation once the call waits in a queue.
@@ -55,8 +60,12 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 		return ivr.CallRecord{}, fmt.Errorf("simulate flow %q: %w", flow, ivr.ErrNoFlow)
 	}
 	only := &ivr.FlowSet{Flows: map[string]*ivr.Flow{flow: f}, Routes: ivr.Routes{Default: flow}}
-	clock := NewClock(time.Time{})
-	call := NewCall(clock, "simulation", "simulator", "simulate")
+	clock := NewClock(t.Start)
+	caller := t.Caller
+	if caller == "" {
+		caller = "simulator"
+	}
+	call := NewCall(clock, "simulation", caller, "simulate")
 	call.Length = promptLength
 	queue := NewQueue(clock)
 	calls := &MemCallLog{}
