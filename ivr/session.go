@@ -86,6 +86,11 @@ func (s *session) run(ctx context.Context) error {
 		if s.rec.Outcome == OutcomeConnected {
 			return nil
 		}
+		if n.Kind == KindMenu || n.Kind == KindCollect {
+			// The caller just answered: let supervisors follow a live call.
+			s.snapshot()
+			s.e.save(ctx, s.log, s.rec)
+		}
 		name = next
 	}
 	return nil
