@@ -3,6 +3,8 @@ package loader
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +47,15 @@ type use struct {
 	pos  ivr.Position
 }
 
+// fileUse is a `file:` part and where its recording was found.
+type fileUse struct {
+	name string
+	pos  ivr.Position
+	// shared is true when the file came from the prompts folder itself
+	// rather than from the flow language's subfolder.
+	shared bool
+}
+
 // sayRef is a `say:` part waiting to be rendered.
 type sayRef struct {
 	audio *ivr.Audio
@@ -53,15 +64,21 @@ type sayRef struct {
 
 // parsedFlow is a decoded flow with what validation and lint need.
 type parsedFlow struct {
-	flow      *ivr.Flow
-	namePos   ivr.Position
-	langPos   ivr.Position
-	edges     []edge
-	calUses   []use
-	varUses   []use
-	varSets   map[string]bool
-	says      []sayRef
-	localCals map[string]ivr.Position
+	flow     *ivr.Flow
+	namePos  ivr.Position
+	langPos  ivr.Position
+	entryPos ivr.Position
+	// translationOf names the flow this one translates; translationPos is
+	// where that name is written.
+	translationOf  string
+	translationPos ivr.Position
+	edges          []edge
+	calUses        []use
+	varUses        []use
+	varSets        map[string]bool
+	says           []sayRef
+	files          []fileUse
+	localCals      map[string]ivr.Position
 	// declared holds every node name written, even of nodes too broken to
 	// keep, so a broken node is reported once, not at every reference.
 	declared map[string]bool
@@ -118,7 +135,7 @@ func parseFlow(d *decoder, content []byte, promptDir string, checkAudio func([]b
 	if root == nil {
 		return nil
 	}
-	fs, ok := d.fields(root, "flow", "flow", "description", "language", "entry", "operator", "defaults", "calendars", "nodes")
+	fs, ok := d.fields(root, "flow", "flow", "description", "language", "translation_of", "entry", "operator", "defaults", "calendars", "nodes")
 	if !ok {
 		return nil
 	}
@@ -144,6 +161,12 @@ func parseFlow(d *decoder, content []byte, promptDir string, checkAudio func([]b
 			f.Language = lang
 		}
 	}
+	if kv, has := fs["translation_of"]; has {
+		if orig, ok := d.name(kv.val, "translation_of"); ok {
+			p.pf.translationOf = orig
+			p.pf.translationPos = d.at(kv.val)
+		}
+	}
 	if kv, has := fs["calendars"]; has {
 		d.calendars(kv.val, f.Calendars, p.pf.localCals)
 	}
@@ -153,6 +176,7 @@ func parseFlow(d *decoder, content []byte, promptDir string, checkAudio func([]b
 	if kv, has := fs["entry"]; has {
 		if entry, ok := d.name(kv.val, "entry"); ok {
 			f.Entry = entry
+			p.pf.entryPos = d.at(kv.val)
 			p.pf.edges = append(p.pf.edges, edge{to: entry, pos: d.at(kv.val)})
 		}
 	}
@@ -763,10 +787,9 @@ func (p *flowParser) filePart(out ivr.Prompt, n *yaml.Node) ivr.Prompt {
 		p.errorf(n, "file: %q must be a path inside the prompts folder", name)
 		return out
 	}
-	path := filepath.Join(p.promptDir, name)
-	b, err := os.ReadFile(path)
+	path, b, shared, err := p.findPrompt(name)
 	if err != nil {
-		p.errorf(n, "file: prompt file %q not found in %s", name, p.promptDir)
+		p.errorf(n, "file: %v", err)
 		return out
 	}
 	if p.checkAudio != nil {
@@ -775,10 +798,58 @@ func (p *flowParser) filePart(out ivr.Prompt, n *yaml.Node) ivr.Prompt {
 			return out
 		}
 	}
+	p.pf.files = append(p.pf.files, fileUse{name: name, pos: p.at(n), shared: shared})
 	sum := sha256.Sum256(b)
 	return append(out, ivr.PromptPart{Audio: &ivr.Audio{
 		Path: path,
 		Text: "[" + name + "]",
 		ID:   hex.EncodeToString(sum[:8]),
 	}})
+}
+
+// findPrompt reads a prompt file from the flow language's subfolder of the
+// prompts folder (prompts/en/NAME), else from the prompts folder itself
+// (prompts/NAME), so a recording in the caller's language wins over a
+// shared one. shared reports that the second was used.
+func (p *flowParser) findPrompt(name string) (path string, content []byte, shared bool, err error) {
+	var dirs []string
+	if lang := p.pf.flow.Language; lang != "" && filepath.IsLocal(lang) {
+		dirs = append(dirs, filepath.Join(p.promptDir, lang))
+	}
+	dirs = append(dirs, p.promptDir)
+	for i, dir := range dirs {
+		path = filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err == nil {
+			return path, b, i == len(dirs)-1 && len(dirs) > 1, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", nil, false, fmt.Errorf("read prompt file %q: %w", name, err)
+		}
+	}
+	err = fmt.Errorf("prompt file %q not found in %s", name, strings.Join(dirs, " or "))
+	if others := p.otherLanguages(name); len(others) > 0 {
+		err = fmt.Errorf("%w (only in %s: record it in %s)", err, strings.Join(others, ", "), dirs[0])
+	}
+	return "", nil, false, err
+}
+
+// otherLanguages lists the language subfolders of the prompts folder that
+// hold name, for a hint when the flow's own language lacks it.
+func (p *flowParser) otherLanguages(name string) []string {
+	entries, err := os.ReadDir(p.promptDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == p.pf.flow.Language {
+			continue
+		}
+		dir := filepath.Join(p.promptDir, e.Name())
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+			out = append(out, dir)
+		}
+	}
+	return out
 }

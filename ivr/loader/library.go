@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -151,13 +152,10 @@ func (l *Library) Watch(ctx context.Context) error {
 	if err := w.Add(l.opts.Dir); err != nil {
 		return fmt.Errorf("watch flows %s: %w", l.opts.Dir, err)
 	}
-	// The prompts folder is optional.
-	if pd := l.opts.promptDir(); dirExists(pd) {
-		if err := w.Add(pd); err != nil {
-			return fmt.Errorf("watch prompts %s: %w", pd, err)
-		}
-	}
 	log := l.opts.logger()
+	if err := l.watchPrompts(w); err != nil {
+		return err
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -185,11 +183,42 @@ func (l *Library) Watch(ctx context.Context) error {
 			log.Warn("watch flows", "error", err)
 		case <-timer.C:
 			pending = time.Time{}
+			// The change may be a new prompts or language folder.
+			if err := l.watchPrompts(w); err != nil {
+				log.Warn("watch flows", "error", err)
+			}
 			if err := l.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
 				return nil
 			}
 		}
 	}
+}
+
+// watchPrompts adds the prompts folder and its language subfolders to w:
+// fsnotify does not watch subfolders. The prompts folder is optional.
+// Adding a folder already watched is harmless.
+func (l *Library) watchPrompts(w *fsnotify.Watcher) error {
+	pd := l.opts.promptDir()
+	if !dirExists(pd) {
+		return nil
+	}
+	if err := w.Add(pd); err != nil {
+		return fmt.Errorf("watch prompts %s: %w", pd, err)
+	}
+	entries, err := os.ReadDir(pd)
+	if err != nil {
+		return fmt.Errorf("watch prompts %s: %w", pd, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		sub := filepath.Join(pd, e.Name())
+		if err := w.Add(sub); err != nil {
+			return fmt.Errorf("watch prompts %s: %w", sub, err)
+		}
+	}
+	return nil
 }
 
 func dirExists(path string) bool {

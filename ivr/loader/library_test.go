@@ -100,3 +100,52 @@ func TestLibraryWatch(t *testing.T) {
 }
 
 var quiet = slog.New(slog.DiscardHandler)
+
+// A recording replaced in a language folder of prompts/ is reloaded too.
+func TestLibraryWatchLanguagePrompts(t *testing.T) {
+	dir := t.TempDir()
+	writeArchive(t, dir, `-- entrypoints.yaml --
+default: en
+-- prompts/en/hello.wav --
+v0
+-- en.yaml --
+flow: en
+language: en
+entry: hello
+nodes:
+  hello:
+    play: {file: hello.wav}
+`)
+	lib := NewLibrary(Options{Dir: dir, Logger: quiet})
+	if err := lib.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first := lib.Current()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lib.Watch(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch = %v", err)
+		}
+	}()
+	path := filepath.Join(dir, "prompts", "en", "hello.wav")
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 1; ; i++ {
+		if err := os.WriteFile(path, []byte(strings.Repeat("v", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if cur := lib.Current(); cur != first {
+			old := first.Flows["en"].Nodes["hello"].Play.Prompt[0].Audio.ID
+			if cur.Flows["en"].Nodes["hello"].Play.Prompt[0].Audio.ID == old {
+				t.Error("reloaded prompt kept the old recording's id")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not reload after a recording in prompts/en changed")
+		}
+	}
+}

@@ -25,6 +25,24 @@ func TestLint(t *testing.T) {
 		{"operator", []string{
 			`t.yaml:6:3: menu m uses the operator key 0 for m instead of the operator`,
 		}},
+		{"translation", []string{
+			`en.yaml:3:17: no number in entrypoints.yaml leads to en: callers cannot reach the en version of fr`,
+			`en.yaml:3:17: node fin of fr (fr.yaml:25:3) is missing from this translation`,
+			`en.yaml:5:11: operator (key * to agent) differs from the operator of fr (key 0 to agent)`,
+			`en.yaml:7:3: menu choix has an option 4 that the same menu of fr lacks`,
+			`en.yaml:7:3: menu choix has no option 2; the same menu of fr has one`,
+			`en.yaml:7:3: menu choix has no retry_prompt but the same node of fr has one`,
+			`en.yaml:15:3: collect numero leads to choix but the same node of fr leads to agent`,
+			`en.yaml:15:3: collect numero sets variable acct but the same node of fr sets account`,
+			`en.yaml:20:3: node info is a hangup here but a play in fr (fr.yaml:20:3)`,
+			`en.yaml:23:3: queue agent hands calls to queue agents-en but the same node of fr to agents`,
+			`en.yaml:23:3: queue agent has no hold prompt but the same node of fr has one`,
+			`en.yaml:23:3: queue agent leads to extra but the same node of fr leads to fin`,
+			`en.yaml:25:3: node extra is not in fr, the original`,
+		}},
+		{"translation-prompts", []string{
+			`en.yaml:8:15: file: "bonjour.wav" has a fr recording for fr but none in en/: this plays the shared prompts/bonjour.wav`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.archive, func(t *testing.T) {

@@ -182,11 +182,14 @@ func (l *load) run(ctx context.Context) *ivr.FlowSet {
 		set.Flows[pf.flow.Name] = pf.flow
 		l.validate(pf, ep)
 	}
+	routed := map[string]bool{}
 	for _, r := range ep.refs {
+		routed[r.name] = true
 		if _, ok := byName[r.name]; !ok && unnamed == 0 {
 			l.errorAt(r.pos, "unknown flow %q", r.name)
 		}
 	}
+	l.checkTranslations(byName, unnamed)
 	if len(flows) == 0 && !l.failed() {
 		l.errorAt(dirPos, "no flow in the flows folder")
 	}
@@ -195,6 +198,9 @@ func (l *load) run(ctx context.Context) *ivr.FlowSet {
 	}
 	for _, pf := range sortedFlows(byName) {
 		l.lint(pf)
+		if pf.translationOf != "" {
+			l.lintTranslation(pf, byName[pf.translationOf], routed)
+		}
 	}
 	l.render(ctx, sortedFlows(byName))
 	return set

@@ -142,6 +142,13 @@ func TestLoadErrors(t *testing.T) {
 			`t.yaml:6:9: unknown node "agent"`,
 			`t.yaml:11:7: queue a: max_wait needs on_timeout`,
 		}},
+		{"translation", []string{
+			`chain.yaml:3:17: translation_of: en is itself a translation of fr; name the original, fr`,
+			`en.yaml:7:18: file: prompt file "bonjour.wav" not found in prompts/en or prompts (only in prompts/fr: record it in prompts/en)`,
+			`same.yaml:3:17: translation_of: fr is also in language fr`,
+			`self.yaml:3:17: translation_of: flow self cannot be a translation of itself`,
+			`unknown.yaml:3:17: translation_of: unknown flow "nope"`,
+		}},
 		{"no-entrypoints", []string{
 			`<dir>: no entrypoints.yaml`,
 		}},

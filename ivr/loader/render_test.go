@@ -134,15 +134,20 @@ func FuzzParseFlow(f *testing.F) {
 }
 
 func FuzzLoad(f *testing.F) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "flows", "accueil-fr.yaml"))
+	fr, err := os.ReadFile(filepath.Join("..", "..", "flows", "accueil-fr.yaml"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(b)
+	en, err := os.ReadFile(filepath.Join("..", "..", "flows", "welcome-en.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(fr)
+	f.Add(en) // a translation of the original below
 	// One folder per fuzzing process: a new one per input would be slower
 	// than the load itself.
 	dir := f.TempDir()
-	writeArchive(f, dir, "-- entrypoints.yaml --\ndefault: accueil-fr\n")
+	writeArchive(f, dir, "-- entrypoints.yaml --\ndefault: accueil-fr\n-- original.yaml --\n"+string(fr))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := os.WriteFile(filepath.Join(dir, "f.yaml"), b, 0o644); err != nil {
 			t.Fatal(err)
