@@ -1,5 +1,6 @@
 // Package media is ivrd's native media plane: G.711 codecs, WAV prompts,
-// RTP packets, RFC 4733 telephone events and the paced RTP sender.
+// RTP packets, RFC 4733 telephone events, in-band DTMF detection and the
+// paced RTP sender.
 //
 // An Endpoint owns the RTP port range and a few pacer goroutines shared by
 // all calls. Each pacer wakes on an absolute schedule (start + k*20 ms) and

@@ -16,6 +16,7 @@ import (
 const (
 	ViaRFC4733 = "rfc4733"
 	ViaInfo    = "info"
+	ViaInband  = "inband"
 )
 
 // dtmfQueue is the DTMF channel's buffer: a caller typing ahead fast.
@@ -66,6 +67,7 @@ type Session struct {
 	peer         atomic.Pointer[peer]
 	started      atomic.Bool
 	sending      atomic.Bool
+	inband       atomic.Bool  // in-band DTMF detection, see EnableInbandDTMF
 	mediaTimeout atomic.Int64 // time.Duration
 	lastRx       atomic.Int64 // Endpoint.sinceStart of the last packet from the peer
 
@@ -79,6 +81,7 @@ type Session struct {
 	tsBase   uint32
 	lastTick int64 // tick of the last packet sent, for the marker bit
 	pkt      [RTPHeaderSize + samplesPerFrame]byte
+	out      packetWriter
 
 	dtmf     chan DTMFEvent
 	done     chan struct{}
@@ -170,8 +173,8 @@ func (s *Session) Play(clips []Clip) *Playback {
 	return pb
 }
 
-// DTMF returns the key presses received (RFC 4733) or injected. The channel
-// is never closed.
+// DTMF returns the key presses received (RFC 4733 or, if enabled, in-band
+// tones) or injected. The channel is never closed.
 func (s *Session) DTMF() <-chan DTMFEvent { return s.dtmf }
 
 // InjectDTMF delivers a key press learnt out of band (SIP INFO) on the DTMF
@@ -319,7 +322,7 @@ func (s *Session) send(k int64, samples []int16, pb *Playback) {
 	if pb != nil && pb.stopped.Load() {
 		return
 	}
-	if _, err := s.conn.WriteToUDPAddrPort(s.pkt[:], p.remote); err != nil {
+	if err := s.out.send(s.conn, s.pkt[:], p); err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			s.log.Debug("send rtp", "error", err)
 		}
@@ -377,6 +380,7 @@ func (s *Session) receive() {
 type rxState struct {
 	dec      DTMFDecoder
 	dtmfSSRC uint32
+	inband   inbandRx
 }
 
 // handle processes one datagram from the socket. It does not allocate
@@ -398,6 +402,7 @@ func (s *Session) handle(rx *rxState, pkt []byte, from netip.AddrPort) {
 	s.received.Add(1)
 	s.receivedBytes.Add(uint64(len(payload)))
 	if p.dtmfPT == 0 || h.PayloadType != p.dtmfPT {
+		s.detectInband(&rx.inband, p, &h, payload)
 		return
 	}
 	if h.SSRC != rx.dtmfSSRC {

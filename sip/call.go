@@ -61,7 +61,8 @@ func (c *call) ID() string      { return c.id }
 func (c *call) Caller() string  { return c.caller }
 func (c *call) Dialled() string { return c.dialled }
 
-// DTMF delivers keys from RFC 4733 and SIP INFO; never closed.
+// DTMF delivers keys from RFC 4733, SIP INFO and, when the peer negotiated
+// no telephone-event, in-band tones; never closed.
 func (c *call) DTMF() <-chan ivr.DTMF { return c.dtmf }
 
 func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
@@ -306,7 +307,7 @@ func (c *call) deliver(d ivr.DTMF) {
 // injectDTMF takes a key from SIP INFO. It goes through the session so that
 // keys from both paths share one ordered stream.
 func (c *call) injectDTMF(d rune) {
-	c.sess.InjectDTMF(d, "info")
+	c.sess.InjectDTMF(d, media.ViaInfo)
 }
 
 // endRemote records that the peer ended the call (BYE, CANCEL).
@@ -417,6 +418,8 @@ func (c *call) contact() *sipgo.DialogUA {
 }
 
 func (c *call) startMedia(n negotiation) error {
+	// A peer without telephone-event sends its keys as tones in the audio.
+	c.sess.EnableInbandDTMF(n.EventPT == 0)
 	if err := c.sess.Start(n.Remote, codecOf(n), n.EventPT); err != nil {
 		return fmt.Errorf("start media: %w", err)
 	}
@@ -573,6 +576,7 @@ func (c *call) onReInvite(req *sipmsg.Request, tx *trackedTx) {
 	body := c.sdp.answer(c.local, neg)
 	c.mu.Unlock()
 
+	c.sess.EnableInbandDTMF(neg.EventPT == 0)
 	c.sess.SetRemote(neg.Remote, codecOf(neg), neg.EventPT)
 	c.sess.SetSending(neg.Sending())
 	c.log.Info("re-INVITE", "direction", neg.Direction.String(), "remote", neg.Remote.String(), "sending", neg.Sending())

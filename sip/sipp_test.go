@@ -66,6 +66,13 @@ func freePort(t *testing.T) int {
 // and fails the test if sipp reports a failed call.
 func runSipp(t *testing.T, s *Server, scenario, transport string) {
 	t.Helper()
+	runSippIn(t, t.TempDir(), s, scenario, transport)
+}
+
+// runSippIn is runSipp with sipp working in dir, where a scenario finds
+// the files it names by relative path.
+func runSippIn(t *testing.T, dir string, s *Server, scenario, transport string) {
+	t.Helper()
 	network, mode := "udp", "u1"
 	if transport == "tcp" {
 		network, mode = "tcp", "t1"
@@ -90,7 +97,7 @@ func runSipp(t *testing.T, s *Server, scenario, transport string) {
 		"-nostdin",
 		s.Addr(network).String(),
 	)
-	cmd.Dir = t.TempDir() // sipp may write logs in its working directory
+	cmd.Dir = dir // sipp may write logs in its working directory
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sipp %s over %s: %v\n%s", scenario, transport, err, lastLines(string(out), 40))
