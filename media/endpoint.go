@@ -44,7 +44,8 @@ type Endpoint struct {
 	ports    map[int]*Session // ports in use
 }
 
-// NewEndpoint validates cfg and starts the pacers, one per GOMAXPROCS.
+// NewEndpoint validates cfg and starts the pacers: pacerPhases of them, or
+// one per GOMAXPROCS if that is more.
 func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	if !cfg.IP.IsValid() {
 		return nil, errors.New("new endpoint: no IP address")
@@ -73,10 +74,13 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	if cfg.IP.Is4() {
 		e.network = "udp4"
 	}
-	n := max(1, runtime.GOMAXPROCS(0))
+	// The pacers' schedules are staggered evenly over the 20 ms frame, so
+	// their sends spread over the frame instead of all calls' packets
+	// leaving in one burst per tick.
+	n := max(pacerPhases, runtime.GOMAXPROCS(0))
 	e.pacers = make([]*pacer, n)
 	for i := range e.pacers {
-		p := newPacer(e.start)
+		p := newPacer(e.start.Add(time.Duration(i) * frameDuration / time.Duration(n)))
 		e.pacers[i] = p
 		e.wg.Go(p.run)
 	}

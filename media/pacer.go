@@ -15,6 +15,12 @@ const frameDuration = 20 * time.Millisecond
 // wall clock.
 const maxCatchUp = 5
 
+// pacerPhases is the least number of pacers, each on its own phase of the
+// 20 ms frame. A session's packet leaves after those of the sessions before
+// it on its pacer, so the fewer sessions per pacer, the less a change in
+// send cost moves it in time; and phases spread the sends over the frame.
+const pacerPhases = 10
+
 // pacer sends the packets of its share of the sessions. It wakes at
 // start + k*frameDuration for k = 0, 1, 2, ... by resetting one timer to the
 // next absolute deadline, so lateness of one wake-up never accumulates into
@@ -25,6 +31,8 @@ type pacer struct {
 
 	mu       sync.Mutex                 // serializes add and remove
 	sessions atomic.Pointer[[]*Session] // copy on write; read lock-free every tick
+
+	stats pacerCounters
 }
 
 func newPacer(start time.Time) *pacer {
@@ -68,8 +76,11 @@ func (p *pacer) run() {
 			return
 		case <-timer.C:
 		}
-		due := int64(time.Since(p.start) / frameDuration)
+		woke := time.Now()
+		late := woke.Sub(p.deadline(k))
+		due := int64(woke.Sub(p.start) / frameDuration)
 		if due-k > maxCatchUp {
+			p.stats.skipped.Add(uint64(due - k))
 			k = due
 		}
 		for ; k <= due; k++ {
@@ -77,7 +88,10 @@ func (p *pacer) run() {
 				s.tick(k)
 			}
 		}
-		timer.Reset(time.Until(p.deadline(k)))
+		next := p.deadline(k)
+		now := time.Now()
+		p.stats.observe(late, now.Sub(woke))
+		timer.Reset(next.Sub(now))
 	}
 }
 
