@@ -10,7 +10,7 @@ BIN     := bin/ivrd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 # Debian packages the tests drive as real peers.
-TEST_DEBS := sip-tester baresip-core espeak-ng sox
+TEST_DEBS := sip-tester baresip-core espeak-ng sox debootstrap
 RUN_DEBS  := espeak-ng
 
 .PHONY: all build run test deps test-deps bench call vet fmt clean
@@ -33,7 +33,7 @@ deps:
 	@scripts/install-deps.sh $(RUN_DEBS)
 
 test-deps:
-	@scripts/install-deps.sh $(TEST_DEBS)
+	@scripts/install-deps.sh $(TEST_DEBS) && scripts/asterisk.sh prepare
 	$(GO) mod download
 
 test: test-deps

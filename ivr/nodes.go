@@ -110,9 +110,6 @@ func (s *session) open(name string) (bool, error) {
 // enqueue hands the call to the queue and waits there (rule 10).
 func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	q := n.Queue
-	if s.e.queue == nil {
-		return "", fmt.Errorf("enqueue to %q: %w", q.Queue, ErrNoQueue)
-	}
 	now := s.e.clock.Now()
 	c := Contact{
 		Channel:     "voice",
@@ -128,6 +125,14 @@ func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 		Flow:        s.flow.Name,
 		FlowVersion: s.flow.Version,
 		EnqueuedAt:  now,
+	}
+	if t, ok := s.call.(Transferer); ok {
+		if done, err := s.transfer(ctx, t, c); done || err != nil {
+			return "", err
+		}
+	}
+	if s.e.queue == nil {
+		return "", fmt.Errorf("enqueue to %q: %w", q.Queue, ErrNoQueue)
 	}
 	w, err := s.e.queue.Enqueue(ctx, c)
 	if err != nil {
@@ -175,6 +180,29 @@ func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 		s.log.Info("queue timeout", "wait", waited)
 		return q.OnTimeout, nil
 	}
+}
+
+// transfer offers the contact to a driver's external queue; done reports
+// that the call left ivrd there.
+func (s *session) transfer(ctx context.Context, t Transferer, c Contact) (done bool, err error) {
+	c.ID = s.rec.ID
+	handled, err := t.TransferToQueue(ctx, c)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, context.Cause(ctx)
+		}
+		return false, fmt.Errorf("transfer to %q: %w", c.Queue, err)
+	}
+	if !handled {
+		return false, nil
+	}
+	s.transferred = true
+	s.rec.Outcome = OutcomeQueued
+	s.rec.Queue = c.Queue
+	s.rec.ContactID = c.ID
+	s.result("transferred")
+	s.log.Info("transferred to external queue", "queue", c.Queue, "intent", c.Intent)
+	return true, nil
 }
 
 // hold plays the hold prompt in a loop until an agent connects, max_wait

@@ -36,6 +36,9 @@ type session struct {
 	visit     int     // index of the current visit in rec.Visits
 	node      *Node   // node being run, for Idle
 	waiting   Waiting // queue place while queued
+	// transferred: a Transferer took the call to an external queue; it is
+	// no longer ivrd's to hang up.
+	transferred bool
 }
 
 func newSession(e *Engine, call Call, flow *Flow, rec *CallRecord, log *slog.Logger) *session {
@@ -143,6 +146,8 @@ func (s *session) finish(ctx context.Context, err error) error {
 	rec := s.rec
 	var ret error
 	switch {
+	case s.transferred:
+		// The call left ivrd (its channel may already be gone from here).
 	case rec.Outcome == OutcomeConnected || rec.Outcome == OutcomeAbandoned || rec.Outcome == OutcomeHangup:
 		// Decided in the queue or by a hangup node; the driver may since have
 		// cancelled the context because of that very hang-up.

@@ -49,6 +49,9 @@ type Config struct {
 	Calls  CallStore
 	Queues QueueStore
 	Flows  FlowStatus
+	// Prompts, when set, serves the flows' prompts by content id on
+	// GET /prompts/{id}.wav for players that fetch them over HTTP.
+	Prompts PromptSource
 	// Health returns the body of GET /healthz; nil serves {"status":"ok"}.
 	Health func() any
 	Logger *slog.Logger
@@ -97,6 +100,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/contacts", s.postContact)
 	s.mux.HandleFunc("GET /api/flows", s.flows)
 	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.HandleFunc("GET /prompts/{file}", s.getPrompt)
 }
 
 // Handler is the server's handler, with logging, for tests and embedding.

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/ivrd/ivrd/asterisk"
 )
 
 // Config is ivrd's whole configuration, decoded from configs/ivrd.yaml,
@@ -25,6 +29,7 @@ type Config struct {
 	Flows    FlowsConfig    `mapstructure:"flows"`
 	TTS      TTSConfig      `mapstructure:"tts"`
 	SIP      SIPConfig      `mapstructure:"sip"`
+	ARI      ARIConfig      `mapstructure:"ari"`
 	HTTP     HTTPConfig     `mapstructure:"http"`
 	Database DatabaseConfig `mapstructure:"database"`
 	Shutdown ShutdownConfig `mapstructure:"shutdown"`
@@ -65,6 +70,31 @@ type SIPConfig struct {
 	mediaIP        netip.Addr
 }
 
+// ARIConfig configures the Asterisk driver (a Stasis application over ARI).
+type ARIConfig struct {
+	Enabled  bool   `mapstructure:"enabled"`
+	URL      string `mapstructure:"url"`
+	WSURL    string `mapstructure:"ws_url"`
+	User     string `mapstructure:"user"`
+	Password string `mapstructure:"password"`
+	App      string `mapstructure:"app"`
+	// PromptBaseURL is where Asterisk fetches ivrd's prompts; empty means
+	// http://<http.addr>/prompts.
+	PromptBaseURL string                      `mapstructure:"prompt_base_url"`
+	ReconnectMin  time.Duration               `mapstructure:"reconnect_min"`
+	ReconnectMax  time.Duration               `mapstructure:"reconnect_max"`
+	Handoff       map[string]ARIHandoffConfig `mapstructure:"handoff"`
+}
+
+// ARIHandoffConfig says how the calls of one queue are handed off under
+// Asterisk: held in ivrd's queue, or continued in the dialplan.
+type ARIHandoffConfig struct {
+	Mode      string `mapstructure:"mode"`
+	Context   string `mapstructure:"context"`
+	Extension string `mapstructure:"extension"`
+	Priority  int    `mapstructure:"priority"`
+}
+
 // HTTPConfig configures the HTTP API.
 type HTTPConfig struct {
 	Addr string `mapstructure:"addr"`
@@ -99,6 +129,15 @@ var defaults = map[string]any{
 	"sip.media_timeout":    "30s",
 	"sip.tcp_idle_timeout": "2m",
 	"sip.user_agent":       "ivrd",
+	"ari.enabled":          false,
+	"ari.url":              "http://127.0.0.1:8088/ari",
+	"ari.ws_url":           "",
+	"ari.user":             "ivrd",
+	"ari.password":         "",
+	"ari.app":              "ivrd",
+	"ari.prompt_base_url":  "",
+	"ari.reconnect_min":    "500ms",
+	"ari.reconnect_max":    "30s",
 	"http.addr":            "127.0.0.1:8080",
 	"database.path":        "",
 	"shutdown.drain":       "30s",
@@ -219,6 +258,78 @@ func (c *Config) validate() error {
 		if err := c.SIP.validate(); err != nil {
 			return err
 		}
+	}
+	if c.ARI.Enabled {
+		if err := c.ARI.validate(c.HTTP.Addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *ARIConfig) validate(httpAddr string) error {
+	if err := checkURL("ari.url", a.URL, "http", "https"); err != nil {
+		return err
+	}
+	if a.WSURL == "" {
+		a.WSURL = asterisk.WebsocketURL(a.URL)
+	}
+	if err := checkURL("ari.ws_url", a.WSURL, "ws", "wss"); err != nil {
+		return err
+	}
+	if a.User == "" {
+		return bad("ari.user", "must not be empty (an ARI user of Asterisk's ari.conf)")
+	}
+	if a.Password == "" {
+		return bad("ari.password", "must not be empty: set it in the file or in IVRD_ARI_PASSWORD")
+	}
+	if a.App == "" || strings.ContainsAny(a.App, " ,()/?&#") {
+		return bad("ari.app", "%q is not a Stasis application name", a.App)
+	}
+	if a.PromptBaseURL == "" {
+		host, port, _ := net.SplitHostPort(httpAddr)
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		a.PromptBaseURL = "http://" + net.JoinHostPort(host, port) + "/prompts"
+	}
+	if err := checkURL("ari.prompt_base_url", a.PromptBaseURL, "http", "https"); err != nil {
+		return err
+	}
+	if strings.Contains(a.PromptBaseURL, ",") {
+		return bad("ari.prompt_base_url", "%q must not contain a comma", a.PromptBaseURL)
+	}
+	if a.ReconnectMin <= 0 {
+		return bad("ari.reconnect_min", "must be positive")
+	}
+	if a.ReconnectMax < a.ReconnectMin {
+		return bad("ari.reconnect_max", "%s is less than ari.reconnect_min %s", a.ReconnectMax, a.ReconnectMin)
+	}
+	for q, h := range a.Handoff {
+		key := "ari.handoff." + q
+		switch h.Mode {
+		case "", "ivrd":
+		case "dialplan":
+			if h.Context == "" {
+				return bad(key+".context", "mode dialplan needs the context to continue in")
+			}
+		default:
+			return bad(key+".mode", "%q is not one of ivrd, dialplan", h.Mode)
+		}
+		if h.Priority < 0 {
+			return bad(key+".priority", "must not be negative")
+		}
+	}
+	return nil
+}
+
+func checkURL(key, raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return bad(key, "%q is not a URL: %v", raw, err)
+	}
+	if !slices.Contains(schemes, u.Scheme) || u.Host == "" {
+		return bad(key, "%q must be a %s URL with a host", raw, strings.Join(schemes, " or "))
 	}
 	return nil
 }

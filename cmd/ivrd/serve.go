@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ivrd/ivrd/asterisk"
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/ivr/loader"
 	"github.com/ivrd/ivrd/media"
@@ -105,8 +106,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}()
 
 	var sipSrv *sip.Server
+	var ep *media.Endpoint
 	if cfg.SIP.Enabled {
-		ep, err := media.NewEndpoint(media.EndpointConfig{
+		ep, err = media.NewEndpoint(media.EndpointConfig{
 			IP:           cfg.SIP.mediaIP,
 			PortMin:      cfg.SIP.rtpMin,
 			PortMax:      cfg.SIP.rtpMax,
@@ -135,13 +137,31 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		goRun("sip", sipSrv.ListenAndServe)
 	}
 
+	// The Asterisk driver runs beside the SIP one; its prompts are fetched
+	// from the HTTP server below.
+	var ariDrv *asterisk.Driver
+	if cfg.ARI.Enabled {
+		ariDrv, err = newARIDriver(cfg.ARI, engine, log.With("component", "ari"))
+		if err != nil {
+			return fmt.Errorf("start ari: %w", err)
+		}
+		goRun("ari", ariDrv.Run)
+	}
+
 	api := web.New(web.Config{
 		Addr:   cfg.HTTP.Addr,
 		Calls:  calls,
 		Queues: queues,
 		Flows:  libStatus{lib},
+		// Asterisk fetches prompts by content id (asterisk/README.md).
+		Prompts: &promptIndex{flows: lib},
 		Health: func() any {
-			return map[string]any{"status": "ok", "active_calls": engine.Active(), "version": version}
+			body := map[string]any{"status": "ok", "active_calls": engine.Active(), "version": version}
+			runtimeHealth(body)
+			if ep != nil {
+				body["pacer"] = pacerHealth(ep)
+			}
+			return body
 		},
 		Logger: log.With("component", "http"),
 	})
@@ -156,6 +176,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		wg.Wait()
 		return err
 	}
+	drainEnd := time.Now().Add(cfg.Shutdown.Drain)
+	if ariDrv != nil {
+		ariDrv.Drain()
+	}
 	if sipSrv != nil {
 		sipSrv.Drain()
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Drain)
@@ -166,6 +190,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := sipSrv.Close(cctx); err != nil {
 			log.Warn("close sip", "err", err)
+		}
+		cancel()
+	}
+	if ariDrv != nil {
+		dctx, cancel := context.WithDeadline(context.Background(), drainEnd)
+		if err := ariDrv.Wait(dctx); err != nil {
+			log.Warn("drain time over; hanging up remaining asterisk calls", "active", ariDrv.ActiveCalls())
 		}
 		cancel()
 	}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package asterisktest
+
+// raceEnabled reports a -race build; see connectARI.
+const raceEnabled = false

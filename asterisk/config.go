@@ -1,0 +1,173 @@
+package asterisk
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ivrd/ivrd/ivr"
+)
+
+// Config configures a Driver.
+type Config struct {
+	// URL is the root of ARI, e.g. http://127.0.0.1:8088/ari.
+	URL string
+	// WSURL is the events websocket; empty derives it from URL
+	// (ws://127.0.0.1:8088/ari/events).
+	WSURL string
+	// User and Password are an ARI user of ari.conf.
+	User     string
+	Password string
+	// App is the Stasis application name the dialplan sends calls to.
+	App string
+	// PromptBaseURL is where Asterisk fetches ivrd's prompts
+	// (http://127.0.0.1:8080/prompts): {PromptBaseURL}/{Audio.ID}.wav.
+	PromptBaseURL string
+	// Handoff says, per queue name, whether a queued call waits in ivrd's
+	// shared queue (the default for queues not listed) or goes back to the
+	// dialplan.
+	Handoff map[string]HandoffConfig
+	// Handler serves one call; the driver hangs up when it returns, unless
+	// the call was handed to the dialplan. Required.
+	Handler func(ctx context.Context, call ivr.Call)
+	// Backoff paces reconnections to ARI.
+	Backoff Backoff
+	// RequestTimeout bounds one ARI request (default 5s).
+	RequestTimeout time.Duration
+	// HTTPClient sends ARI requests; nil uses a client of its own.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// HandoffMode says who holds a queued call.
+type HandoffMode string
+
+// Handoff modes.
+const (
+	// HandoffIvrd: the call waits in ivrd's shared queue and hears the
+	// queue node's hold prompt, as with the native SIP driver.
+	HandoffIvrd HandoffMode = "ivrd"
+	// HandoffDialplan: the call leaves ivrd for a dialplan context that
+	// runs Asterisk's Queue(), with the IVR's context in IVRD_* variables.
+	HandoffDialplan HandoffMode = "dialplan"
+)
+
+// HandoffConfig is how one queue's calls are handed off.
+type HandoffConfig struct {
+	Mode HandoffMode // default HandoffIvrd
+	// Context, Extension and Priority are where a HandoffDialplan call
+	// continues. Extension defaults to the queue name, Priority to 1.
+	Context   string
+	Extension string
+	Priority  int
+}
+
+// Backoff is an exponential backoff: Min, doubling up to Max.
+type Backoff struct {
+	Min time.Duration // default 500ms
+	Max time.Duration // default 30s
+}
+
+const (
+	defaultBackoffMin     = 500 * time.Millisecond
+	defaultBackoffMax     = 30 * time.Second
+	defaultRequestTimeout = 5 * time.Second
+)
+
+// withDefaults validates cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Handler == nil {
+		return cfg, fmt.Errorf("configure ari: no handler")
+	}
+	if cfg.App == "" {
+		return cfg, fmt.Errorf("configure ari: empty application name")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cfg, fmt.Errorf("configure ari: url %q is not an http(s) URL", cfg.URL)
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	if cfg.WSURL == "" {
+		cfg.WSURL = WebsocketURL(cfg.URL)
+	}
+	if w, err := url.Parse(cfg.WSURL); err != nil || (w.Scheme != "ws" && w.Scheme != "wss") || w.Host == "" {
+		return cfg, fmt.Errorf("configure ari: websocket url %q is not a ws(s) URL", cfg.WSURL)
+	}
+	if cfg.PromptBaseURL != "" {
+		p, err := url.Parse(cfg.PromptBaseURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return cfg, fmt.Errorf("configure ari: prompt base url %q is not an http(s) URL", cfg.PromptBaseURL)
+		}
+		if strings.Contains(cfg.PromptBaseURL, ",") {
+			// ARI separates the media of one playback with commas.
+			return cfg, fmt.Errorf("configure ari: prompt base url %q must not contain a comma", cfg.PromptBaseURL)
+		}
+		cfg.PromptBaseURL = strings.TrimRight(cfg.PromptBaseURL, "/")
+	}
+	for q, h := range cfg.Handoff {
+		switch h.Mode {
+		case "", HandoffIvrd:
+			h.Mode = HandoffIvrd
+		case HandoffDialplan:
+			if h.Context == "" {
+				return cfg, fmt.Errorf("configure ari: handoff of queue %q: dialplan mode needs a context", q)
+			}
+			if h.Extension == "" {
+				h.Extension = q
+			}
+			if h.Priority == 0 {
+				h.Priority = 1
+			}
+			if h.Priority < 0 {
+				return cfg, fmt.Errorf("configure ari: handoff of queue %q: priority %d must be positive", q, h.Priority)
+			}
+		default:
+			return cfg, fmt.Errorf("configure ari: handoff of queue %q: mode %q is not ivrd or dialplan", q, h.Mode)
+		}
+		cfg.Handoff[q] = h
+	}
+	if cfg.Backoff.Min <= 0 {
+		cfg.Backoff.Min = defaultBackoffMin
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = defaultBackoffMax
+	}
+	if cfg.Backoff.Max < cfg.Backoff.Min {
+		cfg.Backoff.Max = cfg.Backoff.Min
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// WebsocketURL derives the events websocket URL from the ARI URL:
+// http://h:8088/ari -> ws://h:8088/ari/events (https gives wss).
+func WebsocketURL(ariURL string) string {
+	u, err := url.Parse(strings.TrimRight(ariURL, "/"))
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Path += "/events"
+	u.RawQuery = ""
+	return u.String()
+}

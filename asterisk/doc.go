@@ -1,0 +1,33 @@
+// Package asterisk runs ivrd's flows on calls in an Asterisk PBX through
+// ARI, the Asterisk REST Interface, as a Stasis application.
+//
+// The dialplan sends a call to the application (Stasis(ivrd,${EXTEN})); the
+// Driver then adapts the channel to ivr.Call and hands it to the handler,
+// usually ivr.Engine.Serve, exactly as the native SIP driver does:
+//
+//   - Answer, Hangup: POST /channels/{id}/answer, DELETE /channels/{id}.
+//   - Play: one ARI playback of all the prompts (media=uri,uri,...). ivrd's
+//     own WAV prompts and text-to-speech output are fetched by Asterisk
+//     from ivrd's HTTP server (sound:http://.../prompts/{id}.wav) and kept
+//     in its media cache; Asterisk sounds play as sound:name.
+//   - Playback.Stop: DELETE /playbacks/{id}; Done closes on
+//     PlaybackFinished or when the call ends.
+//   - DTMF: ChannelDtmfReceived events, Via "ari".
+//   - The call's context is cancelled with ivr.ErrCallerHangup on
+//     StasisEnd, ChannelHangupRequest or ChannelDestroyed.
+//
+// A queue may be handed back to the dialplan instead of ivrd's own shared
+// queue (HandoffDialplan): the call implements ivr.Transferer, sets the
+// IVRD_* channel variables and continues to a context that runs Queue().
+//
+// The driver keeps one websocket to Asterisk for events and reconnects with
+// exponential backoff when it drops; on reconnection it ends the calls
+// whose channels vanished meanwhile. Each call costs one goroutine, the
+// handler's: events are dispatched to calls by the websocket reader.
+//
+// The data model and event decoding are those of
+// github.com/CyCoreSystems/ari/v5. Requests and the websocket are the
+// driver's own, so that every request takes a context and has a deadline,
+// and so that a refused login or a dropped connection is seen and logged
+// rather than retried silently.
+package asterisk

@@ -1,0 +1,307 @@
+package asterisk
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+	"golang.org/x/net/websocket"
+
+	"github.com/ivrd/ivrd/ivr"
+)
+
+// stableConnection is how long a websocket must have stayed up for the
+// next reconnection to start again from Backoff.Min.
+const stableConnection = 30 * time.Second
+
+// Driver is a Stasis application serving calls from Asterisk.
+type Driver struct {
+	cfg  Config
+	rest *rest
+	log  *slog.Logger
+
+	draining atomic.Bool
+	handlers sync.WaitGroup
+
+	mu      sync.Mutex
+	calls   map[string]*call // by channel id
+	changed chan struct{}    // closed and replaced when a call ends
+}
+
+// New returns a driver for cfg; it connects when Run is called.
+func New(cfg Config) (*Driver, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{
+		cfg:     cfg,
+		rest:    &rest{base: cfg.URL, user: cfg.User, password: cfg.Password, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout},
+		log:     cfg.Logger.With("driver", "ari", "app", cfg.App),
+		calls:   map[string]*call{},
+		changed: make(chan struct{}),
+	}, nil
+}
+
+// Run connects to ARI and serves calls until ctx is done. A dropped or
+// refused connection is retried with exponential backoff; Run returns only
+// when ctx is done, after cancelling the calls still up with
+// ivr.ErrShutdown and waiting for their handlers.
+func (d *Driver) Run(ctx context.Context) error {
+	defer d.stop()
+	delay := d.cfg.Backoff.Min
+	for {
+		started := time.Now()
+		err := d.connect(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > stableConnection {
+			delay = d.cfg.Backoff.Min
+		}
+		d.explain(ctx, err, delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		delay = min(2*delay, d.cfg.Backoff.Max)
+	}
+}
+
+// explain logs why the connection failed, asking ARI over REST when the
+// websocket alone cannot tell (a refused upgrade carries no reason).
+func (d *Driver) explain(ctx context.Context, err error, retry time.Duration) {
+	perr := d.rest.ping(ctx)
+	switch {
+	case errors.Is(perr, ErrUnauthorized):
+		d.log.Error("ARI refused the credentials: check ari.user and ari.password against Asterisk's ari.conf",
+			"url", d.cfg.URL, "user", d.cfg.User, "retry_in", retry)
+	case errors.Is(err, ErrAppNotRegistered):
+		d.log.Error("ARI application not registered after connecting; check ari.app and the dialplan's Stasis() application",
+			"retry_in", retry)
+	case perr != nil:
+		d.log.Warn("ARI unreachable; reconnecting", "url", d.cfg.URL, "err", perr, "retry_in", retry)
+	default:
+		d.log.Warn("ARI events connection lost; reconnecting", "ws_url", d.cfg.WSURL, "err", err, "retry_in", retry)
+	}
+}
+
+// connect opens the events websocket, checks the application, ends calls
+// whose channels vanished while disconnected, and dispatches events until
+// the connection drops or ctx is done.
+func (d *Driver) connect(ctx context.Context) error {
+	wsCfg, err := websocket.NewConfig(d.cfg.WSURL+"?"+url.Values{"app": {d.cfg.App}}.Encode(), "http://localhost/")
+	if err != nil {
+		return fmt.Errorf("connect ari events: %w", err)
+	}
+	wsCfg.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(d.cfg.User+":"+d.cfg.Password)))
+	dctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
+	ws, err := wsCfg.DialContext(dctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect ari events %s: %w", d.cfg.WSURL, err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		ws.Close()
+	}()
+
+	ok, err := d.rest.appRegistered(ctx, d.cfg.App)
+	if err != nil {
+		return fmt.Errorf("check ari application: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("check ari application %q: %w", d.cfg.App, ErrAppNotRegistered)
+	}
+	d.log.Info("ARI connected; route calls with Stasis("+d.cfg.App+",${EXTEN})", "url", d.cfg.URL)
+	d.reconcile(ctx)
+
+	for {
+		var msg []byte
+		if err := websocket.Message.Receive(ws, &msg); err != nil {
+			return fmt.Errorf("read ari events: %w", err)
+		}
+		ev, err := ari.DecodeEvent(msg)
+		if err != nil {
+			// Event types newer than the ari package know are of no use here.
+			d.log.Debug("skip ari event", "err", err)
+			continue
+		}
+		d.dispatch(ev)
+	}
+}
+
+// reconcile ends the calls whose channel is gone and finishes playbacks
+// that ended while no events could arrive.
+func (d *Driver) reconcile(ctx context.Context) {
+	d.mu.Lock()
+	calls := make([]*call, 0, len(d.calls))
+	for _, c := range d.calls {
+		calls = append(calls, c)
+	}
+	d.mu.Unlock()
+	for _, c := range calls {
+		ok, err := d.rest.channelExists(ctx, c.id)
+		switch {
+		case err != nil:
+			c.log.Warn("check channel after reconnection", "err", err)
+		case !ok:
+			c.log.Info("channel vanished while ARI was disconnected")
+			c.end(ivr.ErrCallerHangup)
+		default:
+			c.reconcilePlaybacks(ctx)
+		}
+	}
+}
+
+// dispatch routes one event to its call.
+func (d *Driver) dispatch(ev ari.Event) {
+	switch e := ev.(type) {
+	case *ari.StasisStart:
+		d.start(e)
+	case *ari.StasisEnd:
+		d.end(e.Channel.ID, ivr.ErrCallerHangup)
+	case *ari.ChannelHangupRequest:
+		d.end(e.Channel.ID, ivr.ErrCallerHangup)
+	case *ari.ChannelDestroyed:
+		d.end(e.Channel.ID, ivr.ErrCallerHangup)
+	case *ari.ChannelDtmfReceived:
+		if c := d.call(e.Channel.ID); c != nil {
+			c.deliver(e.Digit, time.Now())
+		}
+	case *ari.PlaybackFinished:
+		id, ok := strings.CutPrefix(e.Playback.TargetURI, "channel:")
+		if c := d.call(id); ok && c != nil {
+			c.finishPlayback(e.Playback.ID)
+		}
+	case *ari.ApplicationReplaced:
+		d.log.Error("another ARI client registered the same application name; this ivrd gets no more calls", "app", d.cfg.App)
+	}
+}
+
+func (d *Driver) call(id string) *call {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[id]
+}
+
+func (d *Driver) end(id string, cause error) {
+	if c := d.call(id); c != nil {
+		c.end(cause)
+	}
+}
+
+// start creates the call of a channel entering the application and runs
+// the handler in its own goroutine.
+func (d *Driver) start(e *ari.StasisStart) {
+	ch := e.Channel
+	log := d.log.With("call_id", ch.ID)
+	if d.draining.Load() {
+		log.Info("draining: refusing call")
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.RequestTimeout)
+			defer cancel()
+			if err := d.rest.hangup(ctx, ch.ID, "congestion"); err != nil {
+				log.Warn("refuse call", "err", err)
+			}
+		}()
+		return
+	}
+	c := newCall(d, e, log)
+	d.mu.Lock()
+	if _, dup := d.calls[ch.ID]; dup {
+		d.mu.Unlock()
+		return
+	}
+	d.calls[ch.ID] = c
+	d.mu.Unlock()
+	log.Info("call", "from", c.caller, "to", c.dialled, "channel", ch.Name)
+	d.handlers.Add(1)
+	go d.serve(c)
+}
+
+// serve runs the handler under recover, then hangs up unless the call left
+// for the dialplan.
+func (d *Driver) serve(c *call) {
+	defer d.handlers.Done()
+	defer d.remove(c)
+	defer c.end(ErrHungUp)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.Error("panic in call handler", "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		d.cfg.Handler(c.ctx, c)
+	}()
+	if err := c.Hangup(context.Background(), "normal"); err != nil {
+		c.log.Info("hang up", "err", err)
+	}
+}
+
+func (d *Driver) remove(c *call) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.calls[c.id] == c {
+		delete(d.calls, c.id)
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}
+	c.log.Info("call ended", "cause", context.Cause(c.ctx))
+}
+
+// stop cancels the calls still up and waits for their handlers.
+func (d *Driver) stop() {
+	d.draining.Store(true)
+	d.mu.Lock()
+	for _, c := range d.calls {
+		c.end(ivr.ErrShutdown)
+	}
+	d.mu.Unlock()
+	d.handlers.Wait()
+}
+
+// Drain makes the driver refuse new calls (hung up with cause congestion)
+// while the calls in progress go on.
+func (d *Driver) Drain() { d.draining.Store(true) }
+
+// ActiveCalls returns the number of calls being served.
+func (d *Driver) ActiveCalls() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.calls)
+}
+
+// Wait blocks until no call is in progress or ctx is done.
+func (d *Driver) Wait(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		n, changed := len(d.calls), d.changed
+		d.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %d ari calls: %w", n, context.Cause(ctx))
+		case <-changed:
+		}
+	}
+}

@@ -1,0 +1,21 @@
+package asterisk
+
+import "errors"
+
+var (
+	// ErrUnauthorized: Asterisk refused the ARI user or password (401).
+	ErrUnauthorized = errors.New("ari credentials refused")
+	// ErrNotFound: the channel, playback or application does not exist (404).
+	ErrNotFound = errors.New("ari resource not found")
+	// ErrAppNotRegistered: the Stasis application is not registered after
+	// the websocket connected.
+	ErrAppNotRegistered = errors.New("ari application not registered")
+	// ErrConflict: the request does not fit the resource's state (409), e.g.
+	// a channel not in the Stasis application.
+	ErrConflict = errors.New("ari resource in wrong state")
+	// ErrHungUp is the cause of a call's context once ivrd hung up.
+	ErrHungUp = errors.New("call hung up by ivrd")
+	// ErrTransferred is the cause of a call's context once it left the
+	// application for the dialplan.
+	ErrTransferred = errors.New("call continued in the dialplan")
+)
