@@ -84,6 +84,7 @@ type Session struct {
 	out      packetWriter
 
 	dtmf     chan DTMFEvent
+	hooks    atomic.Pointer[Hooks]
 	done     chan struct{}
 	endOnce  sync.Once
 	err      error // set before done is closed
@@ -173,6 +174,23 @@ func (s *Session) Play(clips []Clip) *Playback {
 	return pb
 }
 
+// Hooks let a driver act on a session's events from the session's own
+// goroutines rather than run one more goroutine per call to watch DTMF()
+// and Done().
+type Hooks struct {
+	// DTMF, when set, receives each key press instead of the DTMF channel.
+	// It runs on the receive goroutine (or InjectDTMF's caller) and must not
+	// block.
+	DTMF func(DTMFEvent)
+	// End, when set, is called once when the session ends, with the reason
+	// Err gives (ErrMediaTimeout, ErrClosed). It runs on the goroutine that
+	// ended the session and must not call Close.
+	End func(error)
+}
+
+// SetHooks installs h. Set it before Start so no event goes by unseen.
+func (s *Session) SetHooks(h Hooks) { s.hooks.Store(&h) }
+
 // DTMF returns the key presses received (RFC 4733 or, if enabled, in-band
 // tones) or injected. The channel is never closed.
 func (s *Session) DTMF() <-chan DTMFEvent { return s.dtmf }
@@ -188,6 +206,11 @@ func (s *Session) InjectDTMF(digit rune, via string) {
 }
 
 func (s *Session) deliver(ev DTMFEvent) {
+	if h := s.hooks.Load(); h != nil && h.DTMF != nil {
+		s.dtmfCount.Add(1)
+		h.DTMF(ev)
+		return
+	}
 	select {
 	case s.dtmf <- ev:
 		s.dtmfCount.Add(1)
@@ -249,6 +272,9 @@ func (s *Session) end(err error) {
 		s.ep.release(s)
 		s.err = err
 		close(s.done)
+		if h := s.hooks.Load(); h != nil && h.End != nil {
+			h.End(err)
+		}
 		st := s.Stats()
 		s.log.Debug("rtp session ended", "reason", err,
 			"sent", st.PacketsSent, "received", st.PacketsReceived,

@@ -28,9 +28,9 @@ const byeTimeout = 5 * time.Second
 
 // call is one inbound SIP call, the driver's ivr.Call.
 //
-// Goroutines per call: the INVITE's handler goroutine runs Config.Handler,
-// the media session has its reader, and watch forwards DTMF and turns a
-// media timeout into the call context's cause.
+// Goroutines per call: two. The INVITE's handler goroutine runs
+// Config.Handler; the media session's reader also delivers DTMF and the
+// media timeout through hooks (onDTMF, onMediaEnd).
 type call struct {
 	srv     *Server
 	log     *slog.Logger
@@ -217,9 +217,9 @@ func (c *call) run() {
 		c.log.Debug("send 180", "error", err)
 	}
 
-	watched := make(chan struct{})
-	go c.watch(watched)
-	defer func() { <-watched }()
+	// The media session reports DTMF and its end through hooks, on its own
+	// receive goroutine: a call costs two goroutines (this one and media's).
+	c.sess.SetHooks(media.Hooks{DTMF: c.onDTMF, End: c.onMediaEnd})
 	defer c.cancel(ErrHungUp)
 
 	c.serve()
@@ -263,36 +263,22 @@ func (c *call) cleanup() {
 	c.srv.removeCall(c)
 }
 
-// watch forwards the session's DTMF events to the call's channel and turns
-// a media timeout into the context's cause. One goroutine does both so that
-// a call costs no more than three.
-func (c *call) watch(done chan<- struct{}) {
-	defer close(done)
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("panic in call watcher", "panic", r, "stack", string(debug.Stack()))
-			c.cancel(fmt.Errorf("watch call: panic: %v", r))
-		}
-	}()
-	for {
-		select {
-		case ev := <-c.sess.DTMF():
-			c.deliver(ivr.DTMF{Digit: ev.Digit, At: ev.At, Via: ev.Via})
-		case <-c.sess.Done():
-			cause := c.sess.Err()
-			if errors.Is(cause, media.ErrMediaTimeout) {
-				c.log.Info("media timeout")
-				cause = ivr.ErrMediaTimeout
-			}
-			if cause == nil {
-				cause = media.ErrClosed
-			}
-			c.cancel(cause)
-			return
-		case <-c.ctx.Done():
-			return
-		}
+// onDTMF forwards a key press from the media session to the engine.
+func (c *call) onDTMF(ev media.DTMFEvent) {
+	c.deliver(ivr.DTMF{Digit: ev.Digit, At: ev.At, Via: ev.Via})
+}
+
+// onMediaEnd turns the end of the media session into the call's cause: a
+// media timeout ends the call.
+func (c *call) onMediaEnd(cause error) {
+	if errors.Is(cause, media.ErrMediaTimeout) {
+		c.log.Info("media timeout")
+		cause = ivr.ErrMediaTimeout
 	}
+	if cause == nil {
+		cause = media.ErrClosed
+	}
+	c.cancel(cause)
 }
 
 func (c *call) deliver(d ivr.DTMF) {
