@@ -87,7 +87,7 @@ func cmdReport(args []string) error {
 	fmt.Fprintln(w, "Pacing on the wire: |arrival interval - 20 ms| of consecutive RTP packets, kernel receive timestamps,")
 	fmt.Fprintln(w, "measured on the probe's own calls placed during the plateau; ivrd pacer: wake-up lateness and send time per tick.")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "plateau\tprobe calls\tintervals\tp50\tp99\tp99.9\tmax\t>2 ms\tloss\tpacer late p50/p99\tpacer busy p99/max\tskipped\t")
+	fmt.Fprintln(tw, "plateau\tprobe calls\tintervals\tp50\tp99\tp99.9\tmax\t>2 ms\tloss\tpacer late p50/p99\tpacer busy p99/run max\tskipped\t")
 	for _, r := range rows {
 		p := r.p
 		fmt.Fprintf(tw, "%d\t%d/%d\t%d\t%.3f ms\t%.3f ms\t%.2f ms\t%.2f ms\t%.2f%%\t%.2f%%\t%.2f/%.2f ms\t%.1f/%.1f ms\t%d\t\n",
