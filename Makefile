@@ -24,7 +24,7 @@ run: deps build
 	@echo
 	@echo "ivrd is starting: SIP on udp/tcp 127.0.0.1:5060, HTTP API on http://127.0.0.1:8080"
 	@echo "  call it:      make call              (baresip; dial 3900 for French, 3901 for English)"
-	@echo "  or with sipp: sipp -sf tools/sipp/call.xml -s 3900 -m 1 127.0.0.1:5060"
+	@echo "  or with sipp: sipp -sf tools/sipp/call.xml -s 3900 -m 1 -i 127.0.0.1 -p 0 127.0.0.1:5060"
 	@echo "  no phone:     $(BIN) simulate accueil-fr"
 	@echo
 	$(BIN) serve
