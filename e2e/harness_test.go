@@ -171,6 +171,9 @@ type ivrdOptions struct {
 	Flows string
 	// Drain is shutdown.drain; default 20s.
 	Drain time.Duration
+	// Config is YAML appended to the generated configuration, for
+	// sections it does not write (ari:).
+	Config string
 }
 
 // ivrdProc is one running ivrd.
@@ -238,7 +241,7 @@ http:
 shutdown:
   drain: %[8]s
 `, dir, flowsDir, ttsCache, p.sipAddr, rtpMin, rtpMin+19,
-		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain)
+		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain) + opts.Config
 	if err := os.WriteFile(p.config, []byte(config), 0o644); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
@@ -497,6 +500,13 @@ var sippCalls atomic.Int64
 // path) against ivrd, one call to service. Extra args go before the target.
 func startSipp(t testing.TB, p *ivrdProc, scenario, service string, args ...string) *sippRun {
 	t.Helper()
+	return startSippAt(t, p.sipAddr, scenario, service, args...)
+}
+
+// startSippAt is startSipp calling the SIP address target (ivrd, or an
+// Asterisk that hands the call to ivrd).
+func startSippAt(t testing.TB, target, scenario, service string, args ...string) *sippRun {
+	t.Helper()
 	if !strings.Contains(scenario, "/") {
 		scenario = filepath.Join("testdata", "sipp", scenario)
 	}
@@ -528,7 +538,7 @@ func startSipp(t testing.TB, p *ivrdProc, scenario, service string, args ...stri
 		"-nostdin",
 	}
 	argv = append(argv, args...)
-	argv = append(argv, p.sipAddr)
+	argv = append(argv, target)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	r.cancel = cancel
 	r.cmd = exec.CommandContext(ctx, "sipp", argv...)
