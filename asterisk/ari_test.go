@@ -59,7 +59,7 @@ func (p promptFiles) PromptPath(id string) (string, bool) {
 	return "", false
 }
 
-func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool) *env {
+func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool, opts ...func(*asterisk.Config)) *env {
 	t.Helper()
 	ast := asterisktest.Start(t, asterisktest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -105,7 +105,7 @@ func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = api.Serve(ctx, ln) }()
 
-	e.drv, err = asterisk.New(asterisk.Config{
+	cfg := asterisk.Config{
 		URL:           ast.ARIURL,
 		WSURL:         ast.WSURL,
 		User:          ast.User,
@@ -121,7 +121,11 @@ func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool
 			}
 			_ = engine.Serve(ctx, call, "ari")
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.drv, err = asterisk.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,11 +40,13 @@ type call struct {
 	hungUp      bool
 	transferred bool
 	playbacks   map[string]*playback
+	hold        *hold // the holding bridge the call waits in, if any
 }
 
 var (
 	_ ivr.Call       = (*call)(nil)
 	_ ivr.Transferer = (*call)(nil)
+	_ ivr.Holder     = (*call)(nil)
 )
 
 func newCall(d *Driver, e *ari.StasisStart, log *slog.Logger) *call {
@@ -221,7 +223,9 @@ func (c *call) TransferToQueue(ctx context.Context, ct ivr.Contact) (bool, error
 	c.mu.Lock()
 	c.transferred = true
 	c.mu.Unlock()
-	if err := c.d.rest.continueIn(ctx, c.id, h.Context, h.Extension, h.Priority); err != nil {
+	// A continue that works ends the call's context (StasisEnd), at times
+	// before its answer comes back: the request must outlive it.
+	if err := c.d.rest.continueIn(context.WithoutCancel(ctx), c.id, h.Context, h.Extension, h.Priority); err != nil {
 		c.mu.Lock()
 		c.transferred = false
 		c.mu.Unlock()

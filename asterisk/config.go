@@ -31,6 +31,15 @@ type Config struct {
 	// shared queue (the default for queues not listed) or goes back to the
 	// dialplan.
 	Handoff map[string]HandoffConfig
+	// MOHClass is the music-on-hold class of Asterisk's musiconhold.conf
+	// that callers waiting in ivrd's shared queue hear, in a holding bridge
+	// (default "default").
+	MOHClass string
+	// AnnounceEvery is how long the music plays between two plays of the
+	// queue node's hold prompt to a caller on hold; 0 plays the prompt
+	// only when the caller starts waiting. Without a hold prompt, the
+	// caller hears music only.
+	AnnounceEvery time.Duration
 	// Handler serves one call; the driver hangs up when it returns, unless
 	// the call was handed to the dialplan. Required.
 	Handler func(ctx context.Context, call ivr.Call)
@@ -48,8 +57,9 @@ type HandoffMode string
 
 // Handoff modes.
 const (
-	// HandoffIvrd: the call waits in ivrd's shared queue and hears the
-	// queue node's hold prompt, as with the native SIP driver.
+	// HandoffIvrd: the call waits in ivrd's shared queue, as with the
+	// native SIP driver, in a holding bridge with music on hold and the
+	// queue node's hold prompt as announcement.
 	HandoffIvrd HandoffMode = "ivrd"
 	// HandoffDialplan: the call leaves ivrd for a dialplan context that
 	// runs Asterisk's Queue(), with the IVR's context in IVRD_* variables.
@@ -71,6 +81,9 @@ type Backoff struct {
 	Min time.Duration // default 500ms
 	Max time.Duration // default 30s
 }
+
+// DefaultMOHClass is the music-on-hold class Asterisk ships configured.
+const DefaultMOHClass = "default"
 
 const (
 	defaultBackoffMin     = 500 * time.Millisecond
@@ -129,6 +142,15 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("configure ari: handoff of queue %q: mode %q is not ivrd or dialplan", q, h.Mode)
 		}
 		cfg.Handoff[q] = h
+	}
+	if cfg.MOHClass == "" {
+		cfg.MOHClass = DefaultMOHClass
+	}
+	if strings.ContainsAny(cfg.MOHClass, ",[] \t\r\n") {
+		return cfg, fmt.Errorf("configure ari: %q is not a music-on-hold class name", cfg.MOHClass)
+	}
+	if cfg.AnnounceEvery < 0 {
+		return cfg, fmt.Errorf("configure ari: announcement interval %v is negative", cfg.AnnounceEvery)
 	}
 	if cfg.Backoff.Min <= 0 {
 		cfg.Backoff.Min = defaultBackoffMin

@@ -15,6 +15,10 @@
 //   - DTMF: ChannelDtmfReceived events, Via "ari".
 //   - The call's context is cancelled with ivr.ErrCallerHangup on
 //     StasisEnd, ChannelHangupRequest or ChannelDestroyed.
+//   - Hold (ivr.Holder), for a caller waiting in ivrd's shared queue: a
+//     holding bridge of the call's own with music on hold, the queue
+//     node's hold prompt played into it as a periodic announcement; the
+//     bridge is destroyed when the wait or the call ends.
 //
 // A queue may be handed back to the dialplan instead of ivrd's own shared
 // queue (HandoffDialplan): the call implements ivr.Transferer, sets the

@@ -132,6 +132,7 @@ func (d *Driver) connect(ctx context.Context) error {
 	}
 	d.log.Info("ARI connected; route calls with Stasis("+d.cfg.App+",${EXTEN})", "url", d.cfg.URL)
 	d.reconcile(ctx)
+	d.sweepBridges(ctx)
 
 	for {
 		var msg []byte
@@ -187,8 +188,7 @@ func (d *Driver) dispatch(ev ari.Event) {
 			c.deliver(e.Digit, time.Now())
 		}
 	case *ari.PlaybackFinished:
-		id, ok := strings.CutPrefix(e.Playback.TargetURI, "channel:")
-		if c := d.call(id); ok && c != nil {
+		if c := d.playbackCall(e.Playback.TargetURI); c != nil {
 			c.finishPlayback(e.Playback.ID)
 		}
 	case *ari.ApplicationReplaced:
@@ -200,6 +200,26 @@ func (d *Driver) call(id string) *call {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.calls[id]
+}
+
+// playbackCall returns the call a playback target belongs to: its channel,
+// or the holding bridge it waits in.
+func (d *Driver) playbackCall(target string) *call {
+	if id, ok := strings.CutPrefix(target, "channel:"); ok {
+		return d.call(id)
+	}
+	id, ok := strings.CutPrefix(target, "bridge:")
+	if !ok {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.calls {
+		if c.holding(id) {
+			return c
+		}
+	}
+	return nil
 }
 
 func (d *Driver) end(id string, cause error) {
@@ -243,6 +263,7 @@ func (d *Driver) serve(c *call) {
 	defer d.handlers.Done()
 	defer d.remove(c)
 	defer c.end(ErrHungUp)
+	defer c.unhold() // a handler that did not stop its hold
 	func() {
 		defer func() {
 			if r := recover(); r != nil {

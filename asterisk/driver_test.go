@@ -55,6 +55,10 @@ func newFakeARI(t *testing.T, password string) *fakeARI {
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet && r.URL.Path == "/ari/bridges" {
+			_, _ = w.Write([]byte("[]"))
+			return
+		}
 		_, _ = w.Write([]byte("{}"))
 	})
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +274,7 @@ func TestConfigErrors(t *testing.T) {
 			Handoff: map[string]HandoffConfig{"q": {Mode: HandoffDialplan}}}, "context"},
 		{"unknown mode", Config{URL: "http://a/ari", App: "ivrd", Handler: h,
 			Handoff: map[string]HandoffConfig{"q": {Mode: "agent"}}}, "mode"},
+		{"bad moh class", Config{URL: "http://a/ari", App: "ivrd", Handler: h, MOHClass: "a,b"}, "music-on-hold"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ var (
 	// ErrConflict: the request does not fit the resource's state (409), e.g.
 	// a channel not in the Stasis application.
 	ErrConflict = errors.New("ari resource in wrong state")
+	// ErrOnHold: Hold was called on a call already on hold.
+	ErrOnHold = errors.New("call already on hold")
 	// ErrHungUp is the cause of a call's context once ivrd hung up.
 	ErrHungUp = errors.New("call hung up by ivrd")
 	// ErrTransferred is the cause of a call's context once it left the

@@ -168,3 +168,58 @@ func (r *rest) appRegistered(ctx context.Context, app string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+func bridgePath(id string, rest ...string) string {
+	p := "/bridges/" + url.PathEscape(id)
+	if len(rest) > 0 {
+		p += "/" + strings.Join(rest, "/")
+	}
+	return p
+}
+
+// bridge is the part of an ARI bridge the driver reads.
+type bridge struct {
+	ID       string   `json:"id"`
+	Type     string   `json:"bridge_type"`
+	Name     string   `json:"name"`
+	Channels []string `json:"channels"`
+}
+
+func (r *rest) createBridge(ctx context.Context, id, typ, name string) error {
+	q := url.Values{"type": {typ}, "name": {name}}
+	return r.do(ctx, http.MethodPost, bridgePath(id), q, nil)
+}
+
+func (r *rest) addChannel(ctx context.Context, bridge, channel, role string) error {
+	q := url.Values{"channel": {channel}, "role": {role}}
+	return r.do(ctx, http.MethodPost, bridgePath(bridge, "addChannel"), q, nil)
+}
+
+func (r *rest) removeChannel(ctx context.Context, bridge, channel string) error {
+	return r.do(ctx, http.MethodPost, bridgePath(bridge, "removeChannel"), url.Values{"channel": {channel}}, nil)
+}
+
+// startMOH plays a music-on-hold class into the bridge.
+func (r *rest) startMOH(ctx context.Context, bridge, class string) error {
+	return r.do(ctx, http.MethodPost, bridgePath(bridge, "moh"), url.Values{"mohClass": {class}}, nil)
+}
+
+func (r *rest) destroyBridge(ctx context.Context, bridge string) error {
+	return r.do(ctx, http.MethodDelete, bridgePath(bridge), nil, nil)
+}
+
+func (r *rest) bridges(ctx context.Context) ([]bridge, error) {
+	var out []bridge
+	err := r.do(ctx, http.MethodGet, "/bridges", nil, &out)
+	return out, err
+}
+
+// playBridge plays media to every participant of a holding bridge.
+func (r *rest) playBridge(ctx context.Context, bridge, playback string, media []string) error {
+	q := url.Values{"media": {strings.Join(media, ",")}}
+	return r.do(ctx, http.MethodPost, bridgePath(bridge, "play", url.PathEscape(playback)), q, nil)
+}
+
+func (r *rest) stopMOH(ctx context.Context, bridge string) error {
+	return r.do(ctx, http.MethodDelete, bridgePath(bridge, "moh"), nil, nil)
+}

@@ -109,6 +109,21 @@ func (e *Engine) Serve(ctx context.Context, call Call, driver string) error {
 	e.active.Add(1)
 	defer e.active.Add(-1)
 
+	// Serve stays small: its frame is on the call's stack for the whole
+	// call, while begin's is not.
+	s, err := e.begin(ctx, call, driver)
+	if err != nil {
+		return err
+	}
+	if err := call.Answer(ctx); err != nil {
+		return s.finish(ctx, fmt.Errorf("answer call: %w", err))
+	}
+	return s.finish(ctx, s.run(ctx))
+}
+
+// begin picks the call's flow and saves its first record. Without a flow
+// it ends the call itself and returns the error.
+func (e *Engine) begin(ctx context.Context, call Call, driver string) (*session, error) {
 	rec := &CallRecord{
 		ID:        call.ID(),
 		Driver:    driver,
@@ -116,8 +131,6 @@ func (e *Engine) Serve(ctx context.Context, call Call, driver string) error {
 		Dialled:   call.Dialled(),
 		StartedAt: e.clock.Now(),
 	}
-	log := e.logger.With("call_id", rec.ID)
-
 	var (
 		flow *Flow
 		ok   bool
@@ -126,6 +139,7 @@ func (e *Engine) Serve(ctx context.Context, call Call, driver string) error {
 		flow, ok = set.Lookup(rec.Dialled)
 	}
 	if !ok {
+		log := e.logger.With("call_id", rec.ID)
 		log.Warn("no flow for dialled number", "dialled", rec.Dialled)
 		err := fmt.Errorf("route call to %q: %w", rec.Dialled, ErrNoFlow)
 		rec.Outcome = OutcomeError
@@ -134,20 +148,16 @@ func (e *Engine) Serve(ctx context.Context, call Call, driver string) error {
 		rec.EndedAt = &end
 		e.save(ctx, log, rec)
 		e.hangup(ctx, log, call, "no flow")
-		return err
+		return nil, err
 	}
 
-	s := newSession(e, call, flow, rec, log.With("flow", flow.Name, "version", flow.Version))
+	// One logger with all the call's attributes: each With copies them.
+	log := e.logger.With("call_id", rec.ID, "flow", flow.Name, "version", flow.Version)
+	s := newSession(e, call, flow, rec, log)
 	s.log.Info("call started", "caller", rec.Caller, "dialled", rec.Dialled, "driver", driver)
 	s.snapshot()
 	e.save(ctx, s.log, rec)
-	err := call.Answer(ctx)
-	if err != nil {
-		err = fmt.Errorf("answer call: %w", err)
-	} else {
-		err = s.run(ctx)
-	}
-	return s.finish(ctx, err)
+	return s, nil
 }
 
 // save writes the call record; a failing call log never fails the call.

@@ -107,10 +107,24 @@ func (s *session) open(name string) (bool, error) {
 	return cal.IsOpen(s.e.clock.Now()), nil
 }
 
-// enqueue hands the call to the queue and waits there (rule 10).
+// enqueue hands the call to the queue and waits there (rule 10). Joining
+// and leaving are methods of their own: their frames are off the stack
+// while the call waits on hold, often for minutes, so the goroutine's
+// stack stays small.
 func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	q := n.Queue
 	now := s.e.clock.Now()
+	w, done, err := s.join(ctx, q, now)
+	if done || err != nil {
+		return "", err
+	}
+	ev, err := s.hold(ctx, q)
+	return s.leave(ctx, q, w, now, ev, err)
+}
+
+// join puts the call in the queue, or hands it to the driver's external
+// queue; done reports that the call left ivrd there.
+func (s *session) join(ctx context.Context, q *QueueNode, now time.Time) (w Waiting, done bool, err error) {
 	c := Contact{
 		Channel:     "voice",
 		Queue:       q.Queue,
@@ -128,18 +142,18 @@ func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	}
 	if t, ok := s.call.(Transferer); ok {
 		if done, err := s.transfer(ctx, t, c); done || err != nil {
-			return "", err
+			return nil, done, err
 		}
 	}
 	if s.e.queue == nil {
-		return "", fmt.Errorf("enqueue to %q: %w", q.Queue, ErrNoQueue)
+		return nil, false, fmt.Errorf("enqueue to %q: %w", q.Queue, ErrNoQueue)
 	}
-	w, err := s.e.queue.Enqueue(ctx, c)
+	w, err = s.e.queue.Enqueue(ctx, c)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", context.Cause(ctx)
+			return nil, false, context.Cause(ctx)
 		}
-		return "", fmt.Errorf("enqueue to %q: %w", q.Queue, err)
+		return nil, false, fmt.Errorf("enqueue to %q: %w", q.Queue, err)
 	}
 	s.waiting = w
 	s.rec.Outcome = OutcomeQueued
@@ -148,9 +162,13 @@ func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	s.snapshot()
 	s.e.save(ctx, s.log, s.rec)
 	s.log.Info("queued", "queue", q.Queue, "contact_id", w.ContactID(), "intent", c.Intent)
+	return w, false, nil
+}
 
-	ev, err := s.hold(ctx, q)
-	waited := s.e.clock.Now().Sub(now).Round(time.Millisecond)
+// leave takes the call out of the queue after the hold that began at
+// since ended with ev or err, and returns the next node.
+func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time.Time, ev event, err error) (string, error) {
+	waited := s.e.clock.Now().Sub(since).Round(time.Millisecond)
 	s.rec.QueueWait = waited
 	leave := func(reason string) {
 		if err := w.Leave(context.WithoutCancel(ctx), reason); err != nil {
@@ -205,8 +223,9 @@ func (s *session) transfer(ctx context.Context, t Transferer, c Contact) (done b
 	return true, nil
 }
 
-// hold plays the hold prompt in a loop until an agent connects, max_wait
-// passes (evTimeout) or the call's context is done.
+// hold keeps the caller on hold until an agent connects, max_wait passes
+// (evTimeout) or the call's context is done: by the driver's own means
+// when the call is a Holder, else by playing the hold prompt in a loop.
 func (s *session) hold(ctx context.Context, q *QueueNode) (event, error) {
 	var t Timer
 	if q.MaxWait > 0 {
@@ -215,6 +234,20 @@ func (s *session) hold(ctx context.Context, q *QueueNode) (event, error) {
 	}
 	connected := s.waiting.Connected()
 	audio := s.expand(q.Hold)
+	if h, ok := s.call.(Holder); ok {
+		stop, err := h.Hold(ctx, audio)
+		switch {
+		case err == nil:
+			defer stop()
+			return s.waitHeld(ctx, waitSpec{timer: t, timeout: q.MaxWait, connected: connected, what: WaitHold})
+		case ctx.Err() != nil:
+			return 0, context.Cause(ctx)
+		default:
+			// The caller still waits in the queue: better the engine's
+			// hold prompt than losing the place.
+			s.log.Warn("driver hold failed; playing the hold prompt", "err", err)
+		}
+	}
 	for {
 		var pb Playback
 		started := s.e.clock.Now()
@@ -241,6 +274,16 @@ func (s *session) hold(ctx context.Context, q *QueueNode) (event, error) {
 		}
 		if !s.e.clock.Now().After(started) {
 			audio = nil // the hold prompt ended at once: wait in silence rather than spin
+		}
+	}
+}
+
+// waitHeld waits while the driver holds the caller; keys are buffered.
+func (s *session) waitHeld(ctx context.Context, w waitSpec) (event, error) {
+	for {
+		ev, err := s.wait(ctx, w)
+		if err != nil || ev == evConnected || ev == evTimeout {
+			return ev, err
 		}
 	}
 }

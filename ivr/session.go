@@ -28,7 +28,7 @@ type session struct {
 	log   *slog.Logger
 	idler Idler
 
-	buf       []key
+	buf       []key  // grows on demand up to typeAheadSize: most calls buffer few keys
 	digits    []rune // every key pressed, masked once consumed by a sensitive collect
 	vars      map[string]string
 	sensitive map[string]bool // variables never copied to records or contacts
@@ -51,7 +51,6 @@ func newSession(e *Engine, call Call, flow *Flow, rec *CallRecord, log *slog.Log
 		flow: flow,
 		rec:  rec,
 		log:  log,
-		buf:  make([]key, 0, typeAheadSize),
 		vars: map[string]string{
 			"caller":   rec.Caller,
 			"dialled":  rec.Dialled,

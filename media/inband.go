@@ -238,11 +238,16 @@ type inbandRx struct {
 func (s *Session) EnableInbandDTMF(on bool) { s.inband.Store(on) }
 
 // detectInband feeds an audio packet of the peer to the tone detector when
-// in-band detection is on. It does not allocate unless it delivers a key.
-func (s *Session) detectInband(rx *inbandRx, p *peer, h *RTPHeader, payload []byte) {
+// in-band detection is on. It does not allocate unless it delivers a key,
+// but for the detector's state on the session's first such packet.
+func (s *Session) detectInband(st *rxState, p *peer, h *RTPHeader, payload []byte) {
 	if p.dtmfPT != 0 || h.PayloadType != p.codec.PayloadType || !s.inband.Load() {
 		return
 	}
+	if st.inband == nil {
+		st.inband = new(inbandRx)
+	}
+	rx := st.inband
 	decode := DecodeUlaw
 	if p.codec.Name == CodecPCMA.Name {
 		decode = DecodeAlaw

@@ -537,3 +537,47 @@ func BenchmarkSessionReceiveInband(b *testing.B) {
 		b.Fatal("keys in noise")
 	}
 }
+
+// The in-band detector's state is allocated only for a session that runs
+// it: a peer with telephone-event, or detection off, costs nothing.
+func TestInbandStateLazy(t *testing.T) {
+	tests := []struct {
+		name   string
+		dtmfPT uint8
+		inband bool
+		want   bool // state allocated
+	}{
+		{"telephone-event", 101, true, false},
+		{"detection off", 0, false, false},
+		{"in-band", 0, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEndpoint(t, 0)
+			peer := newTestPeer(t)
+			s, err := e.NewSession(quietLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			p, err := newPeer(peer.addr(), CodecPCMU, tt.dtmfPT)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.peer.Store(p)
+			s.EnableInbandDTMF(tt.inband)
+			pkt := make([]byte, RTPHeaderSize+samplesPerFrame)
+			(&RTPHeader{PayloadType: 0, SSRC: 7}).MarshalTo(pkt)
+			var rx rxState
+			for range 3 {
+				s.handle(&rx, pkt, peer.addr())
+			}
+			if got := rx.inband != nil; got != tt.want {
+				t.Errorf("in-band state allocated: %v, want %v", got, tt.want)
+			}
+			if s.Stats().PacketsReceived != 3 {
+				t.Errorf("received %d packets, want 3", s.Stats().PacketsReceived)
+			}
+		})
+	}
+}

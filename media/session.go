@@ -406,7 +406,9 @@ func (s *Session) receive() {
 type rxState struct {
 	dec      DTMFDecoder
 	dtmfSSRC uint32
-	inband   inbandRx
+	// inband is allocated on the first packet in-band detection looks at:
+	// most peers send telephone-event and never need it.
+	inband *inbandRx
 }
 
 // handle processes one datagram from the socket. It does not allocate
@@ -428,7 +430,7 @@ func (s *Session) handle(rx *rxState, pkt []byte, from netip.AddrPort) {
 	s.received.Add(1)
 	s.receivedBytes.Add(uint64(len(payload)))
 	if p.dtmfPT == 0 || h.PayloadType != p.dtmfPT {
-		s.detectInband(&rx.inband, p, &h, payload)
+		s.detectInband(rx, p, &h, payload)
 		return
 	}
 	if h.SSRC != rx.dtmfSSRC {

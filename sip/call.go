@@ -19,9 +19,12 @@ import (
 	"github.com/ivrd/ivrd/media"
 )
 
-// dtmfBuffer is how many keys a call buffers for an engine busy elsewhere
-// (type-ahead). Keys beyond it are dropped and logged.
-const dtmfBuffer = 32
+// dtmfBuffer is how many keys a call holds for an engine busy elsewhere.
+// The engine takes keys whenever it waits and keeps its own type-ahead
+// buffer, so this one only spans the moments it does something else, such
+// as saving the call record; a key is at least 40 ms long. Keys beyond it
+// are dropped and logged.
+const dtmfBuffer = 8
 
 // byeTimeout bounds a BYE transaction when the call's own context is gone.
 const byeTimeout = 5 * time.Second
@@ -70,13 +73,23 @@ func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
 		s.onReInvite(req, tx)
 		return
 	}
+	// The call runs on this goroutine for its whole life. Setting it up in
+	// newCall keeps that work's frame off the stack while the call lasts.
+	if c := s.newCall(req, tx); c != nil {
+		c.run()
+	}
+}
+
+// newCall checks an initial INVITE and sets up its call and media session.
+// It answers the INVITE itself and returns nil when it refuses the call.
+func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
 	if s.draining.Load() {
 		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "Service Unavailable", s.retryAfter())
-		return
+		return nil
 	}
 	if req.Contact() == nil {
 		s.respond(req, tx, sipmsg.StatusBadRequest, "Missing Contact")
-		return
+		return nil
 	}
 	offer := len(req.Body()) > 0
 	var neg negotiation
@@ -84,13 +97,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
 		if !isSDP(req) {
 			s.respond(req, tx, sipmsg.StatusUnsupportedMediaType, "Unsupported Media Type",
 				sipmsg.NewHeader("Accept", "application/sdp"))
-			return
+			return nil
 		}
 		var err error
 		if neg, err = negotiateBody(req.Body()); err != nil {
 			s.log.Info("reject offer", "call_id", req.CallID().Value(), "error", err)
 			s.rejectMedia(req, tx, err)
-			return
+			return nil
 		}
 	}
 	dua := s.udpUA
@@ -99,19 +112,19 @@ func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
 	}
 	if dua == nil {
 		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "Transport Not Served")
-		return
+		return nil
 	}
 	dlg, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		s.respond(req, tx, sipmsg.StatusBadRequest, "Bad Request")
-		return
+		return nil
 	}
 	log := s.log.With("call_id", req.CallID().Value())
 	sess, err := s.cfg.Media.NewSession(log)
 	if err != nil {
 		log.Error("create media session", "error", err)
 		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "No Media Resources")
-		return
+		return nil
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &call{
@@ -140,12 +153,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
 		cancel(nil)
 		sess.Close()
 		s.respond(req, tx, sipmsg.StatusLoopDetected, "Loop Detected")
-		return
+		return nil
 	}
 	if s.tcpLn != nil && sipmsg.IsReliable(req.Transport()) {
 		c.release = s.tcpLn.hold(req.Source())
 	}
-	c.run()
+	return c
 }
 
 // mediaAddr is the address the SDP advertises for a session bound at bound.
@@ -205,6 +218,14 @@ func (s *Server) rejectMedia(req *sipmsg.Request, tx sipmsg.ServerTransaction, e
 // response anyway.
 func (c *call) run() {
 	defer c.cleanup()
+	c.start()
+	defer c.cancel(ErrHungUp)
+	c.serve()
+	c.end()
+}
+
+// start rings and wires the call's events before the handler runs.
+func (c *call) start() {
 	c.log.Info("call", "from", c.caller, "to", c.dialled, "transport", c.dlg.InviteRequest.Transport(),
 		"source", c.dlg.InviteRequest.Source())
 
@@ -220,12 +241,14 @@ func (c *call) run() {
 	// The media session reports DTMF and its end through hooks, on its own
 	// receive goroutine: a call costs two goroutines (this one and media's).
 	c.sess.SetHooks(media.Hooks{DTMF: c.onDTMF, End: c.onMediaEnd})
-	defer c.cancel(ErrHungUp)
+}
 
-	c.serve()
+// end hangs up once the handler returned, saying why when the call's
+// context ended for a reason of its own (media timeout, shutdown).
+func (c *call) end() {
 	reason := "normal clearing"
 	if cause := context.Cause(c.ctx); cause != nil && !errors.Is(cause, ErrHungUp) {
-		reason = cause.Error() // media timeout, shutdown
+		reason = cause.Error()
 	}
 	if err := c.Hangup(context.Background(), reason); err != nil {
 		c.log.Info("hang up", "error", err)

@@ -54,6 +54,9 @@ type Config struct {
 	Prompts PromptSource
 	// Health returns the body of GET /healthz; nil serves {"status":"ok"}.
 	Health func() any
+	// Pprof serves the Go runtime profiles on /debug/pprof/. They reveal
+	// ivrd's internals: never enable it on a public address.
+	Pprof  bool
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the wait for requests in flight when the
 	// server stops (default 5s).
@@ -101,6 +104,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/flows", s.flows)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /prompts/{file}", s.getPrompt)
+	s.routePprof()
 }
 
 // Handler is the server's handler, with logging, for tests and embedding.

@@ -28,6 +28,8 @@ func newARIDriver(cfg ARIConfig, engine *ivr.Engine, log *slog.Logger) (*asteris
 		App:           cfg.App,
 		PromptBaseURL: cfg.PromptBaseURL,
 		Handoff:       handoff,
+		MOHClass:      cfg.MOHClass,
+		AnnounceEvery: cfg.HoldAnnounce,
 		Backoff:       asterisk.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
 		Logger:        log,
 		Handler: func(ctx context.Context, call ivr.Call) {

@@ -84,6 +84,13 @@ type ARIConfig struct {
 	ReconnectMin  time.Duration               `mapstructure:"reconnect_min"`
 	ReconnectMax  time.Duration               `mapstructure:"reconnect_max"`
 	Handoff       map[string]ARIHandoffConfig `mapstructure:"handoff"`
+	// MOHClass is the music-on-hold class of musiconhold.conf that callers
+	// waiting in ivrd's queue hear in their holding bridge.
+	MOHClass string `mapstructure:"moh_class"`
+	// HoldAnnounce is how long the music plays between two plays of the
+	// queue node's hold prompt; 0 plays it once, when the caller starts
+	// waiting.
+	HoldAnnounce time.Duration `mapstructure:"hold_announce"`
 }
 
 // ARIHandoffConfig says how the calls of one queue are handed off under
@@ -98,6 +105,9 @@ type ARIHandoffConfig struct {
 // HTTPConfig configures the HTTP API.
 type HTTPConfig struct {
 	Addr string `mapstructure:"addr"`
+	// Pprof serves the Go runtime profiles on /debug/pprof/ for
+	// diagnosing memory and CPU use; never on a public address.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // DatabaseConfig locates the SQLite file.
@@ -138,7 +148,10 @@ var defaults = map[string]any{
 	"ari.prompt_base_url":  "",
 	"ari.reconnect_min":    "500ms",
 	"ari.reconnect_max":    "30s",
+	"ari.moh_class":        asterisk.DefaultMOHClass,
+	"ari.hold_announce":    "60s",
 	"http.addr":            "127.0.0.1:8080",
+	"http.pprof":           false,
 	"database.path":        "",
 	"shutdown.drain":       "30s",
 }
@@ -304,6 +317,12 @@ func (a *ARIConfig) validate(httpAddr string) error {
 	}
 	if a.ReconnectMax < a.ReconnectMin {
 		return bad("ari.reconnect_max", "%s is less than ari.reconnect_min %s", a.ReconnectMax, a.ReconnectMin)
+	}
+	if a.MOHClass == "" || strings.ContainsAny(a.MOHClass, ",[] \t\r\n") {
+		return bad("ari.moh_class", "%q is not a music-on-hold class of Asterisk's musiconhold.conf", a.MOHClass)
+	}
+	if a.HoldAnnounce < 0 {
+		return bad("ari.hold_announce", "must not be negative (0 announces once)")
 	}
 	for q, h := range a.Handoff {
 		key := "ari.handoff." + q

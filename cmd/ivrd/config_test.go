@@ -36,6 +36,12 @@ func TestConfigDefaults(t *testing.T) {
 	if c.SIP.UDP != "127.0.0.1:5060" || c.SIP.TCP != "127.0.0.1:5060" || c.HTTP.Addr != "127.0.0.1:8080" {
 		t.Errorf("listen defaults: sip %s/%s http %s", c.SIP.UDP, c.SIP.TCP, c.HTTP.Addr)
 	}
+	if c.ARI.MOHClass != "default" || c.ARI.HoldAnnounce != time.Minute {
+		t.Errorf("ari.moh_class %q hold_announce %v, want default and 1m", c.ARI.MOHClass, c.ARI.HoldAnnounce)
+	}
+	if c.HTTP.Pprof {
+		t.Error("http.pprof must be off by default")
+	}
 	if c.Database.Path != filepath.Join("data", "ivrd.db") || c.TTS.CacheDir != filepath.Join("data", "tts") {
 		t.Errorf("paths: db %s tts %s", c.Database.Path, c.TTS.CacheDir)
 	}
@@ -104,6 +110,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"tts engine", "tts:\n  engine: festival\n", "tts.engine"},
 		{"idle timeout", "sip:\n  tcp_idle_timeout: 0s\n", "sip.tcp_idle_timeout"},
 		{"yaml syntax", "sip: [\n", "ivrd.yaml"},
+		{"moh class", "ari:\n  enabled: true\n  password: x\n  moh_class: 'a,b'\n", "ari.moh_class"},
+		{"hold announce", "ari:\n  enabled: true\n  password: x\n  hold_announce: -1s\n", "ari.hold_announce"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -163,6 +163,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			}
 			return body
 		},
+		Pprof:  cfg.HTTP.Pprof,
 		Logger: log.With("component", "http"),
 	})
 	goRun("http", api.ListenAndServe)
