@@ -22,10 +22,9 @@ const maxCatchUp = 5
 const pacerPhases = 10
 
 // pacer sends the packets of its share of the sessions. It wakes at
-// start + k*frameDuration for k = 0, 1, 2, ... by sleeping until that
-// absolute deadline (monoClock), so lateness of one wake-up never
-// accumulates into the schedule as it would with chained sleeps, and the
-// wake-up is not rounded to the runtime poller's millisecond.
+// start + k*frameDuration for k = 0, 1, 2, ... by resetting one timer to the
+// next absolute deadline, so lateness of one wake-up never accumulates into
+// the schedule as it would with chained sleeps.
 type pacer struct {
 	start time.Time
 	quit  chan struct{}
@@ -68,14 +67,14 @@ func (p *pacer) remove(s *Session) {
 }
 
 func (p *pacer) run() {
-	clock := newMonoClock()
 	k := int64(time.Since(p.start)/frameDuration) + 1
+	timer := time.NewTimer(time.Until(p.deadline(k)))
+	defer timer.Stop()
 	for {
-		clock.sleepUntil(p.deadline(k))
 		select {
 		case <-p.quit:
 			return
-		default:
+		case <-timer.C:
 		}
 		woke := time.Now()
 		late := woke.Sub(p.deadline(k))
@@ -89,7 +88,10 @@ func (p *pacer) run() {
 				s.tick(k)
 			}
 		}
-		p.stats.observe(late, time.Since(woke))
+		next := p.deadline(k)
+		now := time.Now()
+		p.stats.observe(late, now.Sub(woke))
+		timer.Reset(next.Sub(now))
 	}
 }
 
