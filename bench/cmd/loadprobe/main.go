@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ivrd/ivrd/sip/siptest"
 )
 
 func main() {
@@ -161,7 +163,7 @@ func cmdMeasure(ctx context.Context, args []string) error {
 	case <-time.After(*settle):
 	}
 
-	u, err := newUAC(server)
+	u, err := siptest.NewUA(server)
 	if err != nil {
 		return err
 	}
@@ -185,7 +187,7 @@ func cmdMeasure(ctx context.Context, args []string) error {
 	results := make([]callResult, *calls)
 	var wg sync.WaitGroup
 	for i := range results {
-		wg.Go(func() { results[i] = u.probeCall(ctx, *number, 2*time.Second, *window) })
+		wg.Go(func() { results[i] = probeCall(ctx, u, *number, 2*time.Second, *window) })
 		time.Sleep(50 * time.Millisecond)
 	}
 	// ivrd's load while the probes listen, once a second.

@@ -1,0 +1,19 @@
+package siptest
+
+// Option configures a call placed by Invite.
+type Option func(*options)
+
+type options struct {
+	user    string
+	silence bool
+}
+
+func defaultOptions() options { return options{user: "siptest"} }
+
+// WithUser sets the user part of the From and Contact URIs (default "siptest").
+func WithUser(user string) Option { return func(o *options) { o.user = user } }
+
+// WithSilence makes the call send a PCMU silence frame every 20 ms, like a
+// phone whose user says nothing, except while a key is being sent. Without
+// it the caller sends no RTP but its key presses.
+func WithSilence() Option { return func(o *options) { o.silence = true } }
