@@ -58,4 +58,5 @@ const (
 	WaitInput  WaitFor = "input"  // the first key of a menu or collect (no-input timer)
 	WaitDigits WaitFor = "digits" // the next digit of a collect (inter-digit timer)
 	WaitHold   WaitFor = "hold"   // an agent, while in a queue
+	WaitAnswer WaitFor = "answer" // the refuse key after a consent notice (window timer)
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -70,14 +71,51 @@ func (f FlowsFunc) Current() *FlowSet { return f() }
 //  10. Hold music in a queue is not interruptible; keys are buffered.
 //  11. A call visiting more nodes than the step limit (default 1000) without
 //     reaching a menu, collect or queue ends with ErrLoop.
+//
+// Recording consent and recordings follow these rules (see recording.go for
+// the law behind them):
+//
+//  12. A consent node asks once per call. When the call already has an
+//     answer, or Recordings.FindConsent has one for the call's id (a call
+//     that comes back into ivrd after a transfer), the node plays nothing
+//     and reuses it.
+//  13. The notice is not interruptible: keys pressed during it are buffered
+//     as type-ahead for the next menu, except the refuse key, which stops
+//     the notice at once and refuses. After the notice the node waits
+//     `window` for the refuse key; the window passing accepts, and so does
+//     any other key, pressed during the notice (accepted when it ends) or
+//     during the window (accepted at once); such keys stay buffered. Keys
+//     already buffered when the node starts are left for the next menu and
+//     never refuse: a refusal is an answer to the notice. The refuse key is
+//     consumed.
+//  14. The answer is stored with Recordings.SaveConsent, durably, before
+//     anything else happens. An answer that cannot be stored counts as a
+//     refusal. The variable recording_consent is then set to "accepted" or
+//     "refused"; it travels to the queue contact and the call record. A
+//     refusal stops and discards a recording in progress, plays
+//     refused_prompt to its end and goes to on_refuse (default next).
+//  15. A recording starts only with an accepted, stored consent: at a record
+//     node (start), or when an agent takes the call from a queue node with
+//     record: true. A call has at most one recording at a time. Without an
+//     accepted consent nothing is recorded, on any leg.
+//  16. A sensitive collect pauses the recording for its whole run (prompts
+//     and keys): the recording gets silence, the pause is noted in it and
+//     logged.
+//  17. A recording runs until a record node stops it or the call leaves
+//     the flow. When an agent takes the call from a queue with record: true,
+//     the recording (started then, or already running) goes on until the
+//     call ends.
 type Engine struct {
-	flows    Flows
-	clock    Clock
-	queue    Queue
-	calls    CallLog
-	logger   *slog.Logger
-	maxSteps int
-	active   atomic.Int64
+	flows      Flows
+	clock      Clock
+	queue      Queue
+	calls      CallLog
+	recordings Recordings
+	logger     *slog.Logger
+	maxSteps   int
+	active     atomic.Int64
+	// handed counts the recordings of connected calls not yet closed.
+	handed sync.WaitGroup
 }
 
 // NewEngine returns an engine that takes its flows from flows.
@@ -96,6 +134,23 @@ func NewEngine(flows Flows, opts ...Option) *Engine {
 
 // Active returns the number of calls being served.
 func (e *Engine) Active() int { return int(e.active.Load()) }
+
+// Wait blocks until the recordings of calls an agent took are closed (each
+// closes when its call's context ends), or ctx is done. A server calls it
+// on shutdown, after ending its calls, so that no recording is cut short.
+func (e *Engine) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.handed.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
 
 // Serve runs the flow for the call's dialled number until the flow ends or
 // ctx is done. It owns the call from the caller's goroutine: it answers,

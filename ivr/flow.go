@@ -44,6 +44,8 @@ const (
 	KindGoto    NodeKind = "goto"
 	KindQueue   NodeKind = "queue"
 	KindHangup  NodeKind = "hangup"
+	KindConsent NodeKind = "consent"
+	KindRecord  NodeKind = "record"
 )
 
 // Position is where something was written, for error messages.
@@ -58,7 +60,7 @@ type Node struct {
 	Name string
 	Kind NodeKind
 	Pos  Position
-	Next string // following node for play, set, collect; "" ends the call
+	Next string // following node for play, set, collect, consent, record; "" ends the call
 
 	Play    *PlayNode
 	Menu    *MenuNode
@@ -68,6 +70,31 @@ type Node struct {
 	Goto    string
 	Queue   *QueueNode
 	Hangup  *HangupNode
+	Consent *ConsentNode
+	Record  *RecordNode
+}
+
+// Prompts returns every prompt of the node, whatever its kind, so that a
+// driver can index the audio it may be asked to play.
+func (n *Node) Prompts() []Prompt {
+	input := func(in *Input) []Prompt {
+		return []Prompt{in.Prompt, in.RetryPrompt, in.InvalidPrompt, in.NoInputPrompt}
+	}
+	switch {
+	case n.Play != nil:
+		return []Prompt{n.Play.Prompt}
+	case n.Menu != nil:
+		return input(&n.Menu.Input)
+	case n.Collect != nil:
+		return input(&n.Collect.Input)
+	case n.Queue != nil:
+		return []Prompt{n.Queue.Hold}
+	case n.Hangup != nil:
+		return []Prompt{n.Hangup.Prompt}
+	case n.Consent != nil:
+		return []Prompt{n.Consent.Prompt, n.Consent.RefusedPrompt}
+	}
+	return nil
 }
 
 // Prompt is a prompt as written, before variables are expanded: a sequence of
@@ -138,7 +165,8 @@ type CollectNode struct {
 	MaxDigits  int // default 20
 	Terminator rune
 	Pattern    *regexp.Regexp // nil: any digits
-	// Sensitive digits are masked in logs and call records.
+	// Sensitive digits are masked in logs and call records, and a
+	// recording in progress is paused while the collect runs.
 	Sensitive bool
 }
 
@@ -181,6 +209,36 @@ type QueueNode struct {
 	// OnTimeout (e.g. a callback offer); 0 waits until an agent or hang-up.
 	MaxWait   time.Duration
 	OnTimeout string
+	// Record records the conversation with the agent, from the moment an
+	// agent takes the call until the call ends, when the caller accepted
+	// the recording.
+	Record bool
+}
+
+// ConsentNode tells the caller the call may be recorded and takes the
+// answer: the refuse key refuses, staying on the line accepts.
+type ConsentNode struct {
+	Prompt        Prompt        // the notice; the loader sets a default naming RefuseKey
+	RefuseKey     rune          // default '9'
+	Window        time.Duration // time to refuse after the notice; default 3 s
+	RefusedPrompt Prompt        // confirms a refusal; the loader sets a default
+	OnRefuse      string        // node after a refusal; "" means Next
+}
+
+// RecordAction is what a record node does to the call's recording.
+type RecordAction string
+
+// Record actions.
+const (
+	RecordStart  RecordAction = "start"
+	RecordStop   RecordAction = "stop"
+	RecordPause  RecordAction = "pause"
+	RecordResume RecordAction = "resume"
+)
+
+// RecordNode starts, stops, pauses or resumes the call's recording.
+type RecordNode struct {
+	Action RecordAction // default start
 }
 
 // HangupNode ends the call, optionally after a prompt.

@@ -98,6 +98,17 @@ type scenario struct {
 	// cancelOnHangup makes the call's context end with this cause once the
 	// engine hangs up, as the SIP driver does after its BYE.
 	cancelOnHangup error
+	// recordings, when set, is the engine's recordings store.
+	recordings *ivrtest.MemRecordings
+	// recordable serves an ivrtest.RecordableCall; recordErr makes its
+	// Record fail.
+	recordable bool
+	recordErr  error
+	// logger replaces the discarding logger.
+	logger *slog.Logger
+	// afterServe runs once Serve returned, before the call's context ends
+	// (an agent talking with a connected caller).
+	afterServe func(*ivrtest.Clock, *ivrtest.RecordableCall)
 }
 
 type served struct {
@@ -105,15 +116,29 @@ type served struct {
 	plays []ivrtest.Play
 	rec   ivr.CallRecord
 	call  *ivrtest.Call
+	rcall *ivrtest.RecordableCall // set when the scenario is recordable
 	queue *ivrtest.Queue
 	log   *ivrtest.MemCallLog
+	eng   *ivr.Engine
 }
 
 // serve runs sc to its end on a fake clock.
 func serve(t *testing.T, sc scenario) served {
 	t.Helper()
 	clock := ivrtest.NewClock(sc.start)
-	call := ivrtest.NewCall(clock, "call-1", "+33612345678", "3000")
+	var (
+		call   *ivrtest.Call
+		rcall  *ivrtest.RecordableCall
+		target ivr.Call
+	)
+	if sc.recordable {
+		rcall = ivrtest.NewRecordableCall(clock, "call-1", "+33612345678", "3000")
+		rcall.RecordErr = sc.recordErr
+		call, target = rcall.Call, rcall
+	} else {
+		call = ivrtest.NewCall(clock, "call-1", "+33612345678", "3000")
+		target = call
+	}
 	maps.Copy(call.Durations, sc.durations)
 	for _, p := range sc.keys {
 		call.PressAt(p.at, p.keys)
@@ -122,9 +147,15 @@ func serve(t *testing.T, sc scenario) served {
 	q.ConnectAfter = sc.connectAfter
 	calls := &ivrtest.MemCallLog{}
 	set := &ivr.FlowSet{Flows: map[string]*ivr.Flow{"main": sc.flow}, Routes: ivr.Routes{Default: "main"}}
-	eng := ivr.NewEngine(ivr.FlowsFunc(func() *ivr.FlowSet { return set }),
-		ivr.WithClock(clock), ivr.WithQueue(q), ivr.WithCallLog(calls),
-		ivr.WithLogger(slog.New(slog.DiscardHandler)))
+	logger := sc.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []ivr.Option{ivr.WithClock(clock), ivr.WithQueue(q), ivr.WithCallLog(calls), ivr.WithLogger(logger)}
+	if sc.recordings != nil {
+		opts = append(opts, ivr.WithRecordings(sc.recordings))
+	}
+	eng := ivr.NewEngine(ivr.FlowsFunc(func() *ivr.FlowSet { return set }), opts...)
 
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
@@ -134,15 +165,18 @@ func serve(t *testing.T, sc scenario) served {
 	if sc.hangupAt > 0 {
 		clock.At(sc.hangupAt, func() { cancel(ivr.ErrCallerHangup) })
 	}
-	err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, call, "test") }, nil)
+	err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, target, "test") }, nil)
 	if eng.Active() != 0 {
 		t.Errorf("Active() = %d after Serve returned, want 0", eng.Active())
+	}
+	if sc.afterServe != nil {
+		sc.afterServe(clock, rcall)
 	}
 	rec, ok := calls.Last("call-1")
 	if !ok {
 		t.Fatal("no call record saved")
 	}
-	return served{err: err, plays: call.Plays(), rec: rec, call: call, queue: q, log: calls}
+	return served{err: err, plays: call.Plays(), rec: rec, call: call, rcall: rcall, queue: q, log: calls, eng: eng}
 }
 
 // results returns each node's visit results; repeated visits are joined by " | ".

@@ -159,6 +159,10 @@ func (s *session) collect(ctx context.Context, n *Node) (string, error) {
 	if in.TypeAhead == TypeAheadFlush {
 		s.flush()
 	}
+	if c.Sensitive {
+		s.pauseSensitive(n.Name)
+		defer s.resumeSensitive(n.Name)
+	}
 	for try := 1; ; try++ {
 		if err := s.inputPrompt(ctx, in, try); err != nil {
 			return "", err

@@ -190,6 +190,9 @@ func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time
 		s.rec.Outcome = OutcomeConnected
 		s.result("connected after " + waited.String())
 		s.log.Info("connected", "wait", waited)
+		if q.Record {
+			s.result(s.recordAgent(ctx, s.node.Name, q.Queue))
+		}
 		return "", nil
 	default: // max wait
 		leave("timeout")

@@ -17,6 +17,11 @@ func WithQueue(q Queue) Option { return func(e *Engine) { e.queue = q } }
 // WithCallLog sets where call records are saved.
 func WithCallLog(l CallLog) Option { return func(e *Engine) { e.calls = l } }
 
+// WithRecordings sets where consents are stored and recordings written.
+// Without it, consent nodes still ask but store nothing (a warning is
+// logged once per call), and nothing is ever recorded.
+func WithRecordings(r Recordings) Option { return func(e *Engine) { e.recordings = r } }
+
 // WithLogger sets the logger (default slog.Default()); each call logs with
 // its call_id.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.logger = l } }

@@ -39,6 +39,10 @@ type session struct {
 	// transferred: a Transferer took the call to an external queue; it is
 	// no longer ivrd's to hang up.
 	transferred bool
+	consent     *Consent   // the caller's answer to the recording notice, once known
+	recording   *recording // the recording in progress, nil when none
+	// warnedNoRecordings: the missing recordings store was logged.
+	warnedNoRecordings bool
 }
 
 func newSession(e *Engine, call Call, flow *Flow, rec *CallRecord, log *slog.Logger) *session {
@@ -117,6 +121,10 @@ func (s *session) step(ctx context.Context, n *Node) (string, error) {
 		return s.enqueue(ctx, n)
 	case KindHangup:
 		return "", s.hangupNode(ctx, n)
+	case KindConsent:
+		return s.consentNode(ctx, n)
+	case KindRecord:
+		return s.recordNode(ctx, n)
 	}
 	return "", fmt.Errorf("run node %q: unknown kind %q", n.Name, n.Kind)
 }
@@ -142,6 +150,9 @@ func (s *session) result(r string) {
 // finish sets the outcome from how the flow ended, hangs up when ivrd ends
 // the call, and saves the final record.
 func (s *session) finish(ctx context.Context, err error) error {
+	if s.recording != nil {
+		s.stopRecording(ctx, "call left the flow")
+	}
 	rec := s.rec
 	var ret error
 	switch {

@@ -78,12 +78,6 @@ func promptPaths(set *ivr.FlowSet) map[string]string {
 			}
 		}
 	}
-	addInput := func(in *ivr.Input) {
-		add(in.Prompt)
-		add(in.RetryPrompt)
-		add(in.InvalidPrompt)
-		add(in.NoInputPrompt)
-	}
 	for _, f := range set.Flows {
 		for _, a := range f.Vocabulary {
 			if a.Path != "" && a.ID != "" {
@@ -91,17 +85,8 @@ func promptPaths(set *ivr.FlowSet) map[string]string {
 			}
 		}
 		for _, n := range f.Nodes {
-			switch {
-			case n.Play != nil:
-				add(n.Play.Prompt)
-			case n.Menu != nil:
-				addInput(&n.Menu.Input)
-			case n.Collect != nil:
-				addInput(&n.Collect.Input)
-			case n.Queue != nil:
-				add(n.Queue.Hold)
-			case n.Hangup != nil:
-				add(n.Hangup.Prompt)
+			for _, p := range n.Prompts() {
+				add(p)
 			}
 		}
 	}

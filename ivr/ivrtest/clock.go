@@ -1,6 +1,7 @@
 // Package ivrtest provides fakes to test the ivr engine exactly: a clock
-// that moves only when told, a scripted call, a queue and a call log kept in
-// memory, and a terminal call for `ivrd simulate`.
+// that moves only when told, a scripted call (recordable or not), a queue,
+// a call log and a recordings store kept in memory, and a terminal call for
+// `ivrd simulate`.
 //
 // Timer rules are tested without sleeping: Clock.Run serves a call and, each
 // time the engine is about to block, fires the next scheduled event (a key,

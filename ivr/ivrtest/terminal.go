@@ -23,11 +23,13 @@ type Terminal struct {
 	Out io.Writer
 	// Keys are the caller's keys, in order. Each is pressed when a menu or
 	// collect first waits (during its prompt), as a caller who knows the
-	// menus types ahead.
+	// menus types ahead. After a consent notice, the next key is pressed
+	// only if it is the refuse key; otherwise the caller stays on the line
+	// and accepts.
 	Keys string
 	// In, when set, is read for more keys (one line at a time) whenever a
-	// menu or collect waits for input and no scripted key is left; an empty
-	// line lets the timeout pass.
+	// menu or collect waits for input, or a consent node for the refuse
+	// key, and no scripted key is left; an empty line lets the timeout pass.
 	In io.Reader
 	// MaxDuration stops a simulation that runs longer in simulated time
 	// (a flow that loops on no input). Default one hour.
@@ -98,7 +100,9 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 			return errTooLong
 		}
 		input := w.Kind == ivr.KindMenu || w.Kind == ivr.KindCollect
-		if input && len(keys) == 0 && lines != nil && (w.For == ivr.WaitInput || w.For == ivr.WaitDigits) {
+		answer := w.For == ivr.WaitAnswer // after a consent notice
+		asks := input && (w.For == ivr.WaitInput || w.For == ivr.WaitDigits) || answer
+		if asks && len(keys) == 0 && lines != nil {
 			fmt.Fprint(t.Out, "  keys> ")
 			if lines.Scan() {
 				keys = []rune(strings.TrimSpace(lines.Text()))
@@ -107,6 +111,9 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 				fmt.Fprintln(t.Out)
 			}
 		}
+		if answer && len(keys) > 0 && keys[0] == refuseKey(f, w.Node) {
+			input = true // the caller refuses
+		}
 		if input && len(keys) > 0 {
 			fmt.Fprintf(t.Out, "  ⌨ %c\n", keys[0])
 			call.Press(string(keys[0]))
@@ -114,6 +121,8 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 			return nil
 		}
 		switch w.For {
+		case ivr.WaitAnswer:
+			fmt.Fprintf(t.Out, "… stays on the line (%s)\n", w.Timeout)
 		case ivr.WaitHold:
 			return errCallerWaits
 		case ivr.WaitInput:
@@ -141,6 +150,14 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 	}
 	fmt.Fprintf(t.Out, "■ %s\n", rec.Outcome)
 	return rec, nil
+}
+
+// refuseKey is the refuse key of a consent node.
+func refuseKey(f *ivr.Flow, node string) rune {
+	if n := f.Nodes[node]; n != nil && n.Consent != nil && n.Consent.RefuseKey != 0 {
+		return n.Consent.RefuseKey
+	}
+	return ivr.DefaultRefuseKey
 }
 
 func (t *Terminal) printContact(c ivr.Contact) {

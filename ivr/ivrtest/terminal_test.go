@@ -121,3 +121,66 @@ func TestTerminalUnknownFlow(t *testing.T) {
 		t.Fatal("no error for an unknown flow")
 	}
 }
+
+// consentFlows asks for consent after the menu's choice, before the queue.
+func consentFlows() *ivr.FlowSet {
+	set := simFlows()
+	f := set.Flows["support"]
+	f.Nodes["menu"].Menu.Options['1'] = ivr.MenuOption{Goto: "consent"}
+	f.Nodes["consent"] = &ivr.Node{Name: "consent", Kind: ivr.KindConsent, Next: "queue", Consent: &ivr.ConsentNode{
+		Prompt: say("This call may be recorded; press 9 to object."), RefusedPrompt: say("Not recorded."),
+		Window: 3 * time.Second,
+	}}
+	return set
+}
+
+// After a consent notice the caller stays on the line unless the next key
+// is the refuse key.
+func TestTerminalConsent(t *testing.T) {
+	tests := []struct {
+		keys, want string
+	}{{
+		keys: "1",
+		want: `▶ [welcome] Welcome to Acme.
+▶ [menu] For billing press 1, to leave press 2.
+  ⌨ 1
+▶ [consent] This call may be recorded; press 9 to object.
+… stays on the line (3s)
+▶ [queue] Please hold.
+⇒ queue "support": intent "", priority 2, skills [en], language en
+    call_id = simulation
+    caller = simulator
+    dialled = simulate
+    language = en
+    recording_consent = accepted
+`,
+	}, {
+		keys: "19",
+		want: `▶ [welcome] Welcome to Acme.
+▶ [menu] For billing press 1, to leave press 2.
+  ⌨ 1
+▶ [consent] This call may be recorded; press 9 to object.
+  ⌨ 9
+▶ [consent] Not recorded.
+▶ [queue] Please hold.
+⇒ queue "support": intent "", priority 2, skills [en], language en
+    call_id = simulation
+    caller = simulator
+    dialled = simulate
+    language = en
+    recording_consent = refused
+`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.keys, func(t *testing.T) {
+			var out strings.Builder
+			term := &ivrtest.Terminal{Out: &out, Keys: tt.keys}
+			if _, err := term.Run(t.Context(), consentFlows(), "support"); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tt.want {
+				t.Errorf("output:\n%s\nwant:\n%s", out.String(), tt.want)
+			}
+		})
+	}
+}

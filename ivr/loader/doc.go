@@ -1,7 +1,9 @@
 // Package loader reads the flows folder: entrypoints.yaml and one YAML file
 // per flow. It decodes them strictly (an unknown key is an error), validates
-// every reference, lints the flows for design mistakes, renders every spoken
-// prompt once through a TTS, and returns a ready ivr.FlowSet.
+// every reference and that no recording can start before a consent node,
+// lints the flows for design mistakes, renders every spoken prompt (the
+// default consent notices included) once through a TTS, and returns a ready
+// ivr.FlowSet.
 //
 // A flow may be the translation of another (`translation_of:`): lint then
 // compares it node by node with its original and warns about what callers

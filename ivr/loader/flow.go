@@ -99,6 +99,7 @@ type flowParser struct {
 var nodeKinds = []ivr.NodeKind{
 	ivr.KindPlay, ivr.KindMenu, ivr.KindCollect, ivr.KindSet,
 	ivr.KindBranch, ivr.KindGoto, ivr.KindQueue, ivr.KindHangup,
+	ivr.KindConsent, ivr.KindRecord,
 }
 
 // parseFlow decodes one flow file. It returns nil when the file is too
@@ -402,13 +403,17 @@ func (p *flowParser) parseNode(name string, kv pair) *ivr.Node {
 		node.Queue = p.queue(name, val)
 	case ivr.KindHangup:
 		node.Hangup = p.hangup(val)
+	case ivr.KindConsent:
+		node.Consent = p.consent(name, val, node.Pos)
+	case ivr.KindRecord:
+		node.Record = p.record(name, val)
 	}
 	if kv, has := fs["interruptible"]; has && node.Kind != ivr.KindPlay {
 		p.errorf(kv.key, "%s: interruptible applies to play nodes; set it inside the %s", what, node.Kind)
 	}
 	if kv, has := fs["next"]; has {
 		switch node.Kind {
-		case ivr.KindPlay, ivr.KindSet, ivr.KindCollect:
+		case ivr.KindPlay, ivr.KindSet, ivr.KindCollect, ivr.KindConsent, ivr.KindRecord:
 			if to, ok := p.name(kv.val, "next"); ok {
 				node.Next = to
 				p.pf.edges = append(p.pf.edges, edge{from: name, to: to, pos: p.at(kv.val), input: node.Kind == ivr.KindCollect})
@@ -572,6 +577,10 @@ func (p *flowParser) setVar(n *yaml.Node) string {
 		p.errorf(n, "variable: %q is built in and cannot be set", v)
 		return ""
 	}
+	if v == ivr.VarConsent {
+		p.errorf(n, "variable: %q is set by consent nodes only", v)
+		return ""
+	}
 	p.pf.varSets[v] = true
 	return v
 }
@@ -612,7 +621,7 @@ func (p *flowParser) template(n *yaml.Node, s string) {
 
 func (p *flowParser) queue(name string, n *yaml.Node) *ivr.QueueNode {
 	what := "queue " + name
-	fs, ok := p.fields(n, what, "name", "intent", "priority", "skills", "hold", "max_wait", "on_timeout")
+	fs, ok := p.fields(n, what, "name", "intent", "priority", "skills", "hold", "max_wait", "on_timeout", "record")
 	if !ok {
 		return nil
 	}
@@ -654,6 +663,9 @@ func (p *flowParser) queue(name string, n *yaml.Node) *ivr.QueueNode {
 			q.OnTimeout = to
 			p.pf.edges = append(p.pf.edges, edge{from: name, to: to, pos: p.at(timeout.val)})
 		}
+	}
+	if kv, has := fs["record"]; has {
+		q.Record, _ = p.boolean(kv.val, "record")
 	}
 	return q
 }

@@ -50,6 +50,7 @@ func (l *load) lint(pf *parsedFlow) {
 			l.warnAt(pf.namePos, "flow %s has menus but no way to an operator (no operator key and no queue)", f.Name)
 		}
 	}
+	l.lintConsent(pf)
 	seen := map[string]bool{}
 	for _, u := range pf.varUses {
 		if !pf.varSets[u.name] && !seen[u.name] {

@@ -40,6 +40,12 @@ func TestLint(t *testing.T) {
 			`en.yaml:23:3: queue agent leads to extra but the same node of fr leads to fin`,
 			`en.yaml:25:3: node extra is not in fr, the original`,
 		}},
+		{"consent", []string{
+			`en.yaml:7:3: consent ask refuses with 1, an option of menu menu right after it`,
+			`en.yaml:7:3: consent ask refuses with key 1 but the same node of fr with key 0`,
+			`en.yaml:16:3: queue agents does not record the agent conversation but the same node of fr records`,
+			`fr.yaml:6:3: consent ask refuses with 0, the operator key`,
+		}},
 		{"translation-prompts", []string{
 			`en.yaml:8:15: file: "bonjour.wav" has a fr recording for fr but none in en/: this plays the shared prompts/bonjour.wav`,
 		}},

@@ -221,7 +221,8 @@ func safeParse[T any](d *decoder, parse func() *T) (out *T) {
 	return parse()
 }
 
-// validate checks the references of a flow: nodes, calendars.
+// validate checks the references of a flow (nodes, calendars) and that
+// nothing records before a consent node.
 func (l *load) validate(pf *parsedFlow, ep *entrypoints) {
 	f := pf.flow
 	for name, c := range ep.calendars {
@@ -241,6 +242,7 @@ func (l *load) validate(pf *parsedFlow, ep *entrypoints) {
 			l.errorAt(u.pos, "unknown calendar %q", u.name)
 		}
 	}
+	l.consentFirst(pf)
 }
 
 func sortedFlows(m map[string]*parsedFlow) []*parsedFlow {

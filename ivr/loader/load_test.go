@@ -152,6 +152,26 @@ func TestLoadErrors(t *testing.T) {
 		{"no-entrypoints", []string{
 			`<dir>: no entrypoints.yaml`,
 		}},
+		{"consent", []string{
+			`t.yaml:7:19: refuse_key: "99" is not a single phone key`,
+			`t.yaml:8:15: window: 1m0s is too long (at most 30s)`,
+			`t.yaml:9:7: consent c: unknown key "colour"`,
+			`t.yaml:12:13: record action: expected start, stop, pause or resume, got "rewind"`,
+			`t.yaml:15:35: record: expected true or false, got "maybe"`,
+			`t.yaml:17:11: variable: "recording_consent" is set by consent nodes only`,
+			`t.yaml:19:23: window: bad duration "3 seconds"`,
+			`t.yaml:19:47: unknown node "nowhere"`,
+			`t.yaml:21:28: record r2: unknown key "when"`,
+			`u.yaml:2:11: language: unsupported language "es"`,
+			`u.yaml:6:14: consent c: no default texts in language "es": write its refused_prompt`,
+		}},
+		// Nothing may record before the caller was told and could refuse:
+		// through a menu option, a branch rule, the operator key.
+		{"record-before-consent", []string{
+			`t.yaml:17:3: record node "start" can be reached before any consent node (path: welcome → menu → start): ask for consent first`,
+			`t.yaml:26:3: queue node "support" records (record: true) and can be reached before any consent node (path: welcome → menu → help → support)`,
+			`t.yaml:36:3: queue node "agents" records (record: true) and can be reached before any consent node (path: welcome → menu → agents)`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.archive, func(t *testing.T) {

@@ -31,7 +31,7 @@ func TestShippedFlows(t *testing.T) {
 	}
 	fr := set.Flows["accueil-fr"]
 	menu := fr.Nodes["motif"].Menu
-	if len(menu.Options) != 2 || menu.Options['1'].Goto != "technique" || menu.Options['1'].Set["intent"] != "technique" {
+	if len(menu.Options) != 2 || menu.Options['1'].Goto != "consentement" || menu.Options['1'].Set["intent"] != "technique" {
 		t.Errorf("motif options = %+v", menu.Options)
 	}
 	if menu.OnFailure != "conseiller" || menu.Tries != 3 || menu.Timeout != 5*time.Second || !menu.Interruptible {
@@ -46,6 +46,26 @@ func TestShippedFlows(t *testing.T) {
 	}
 	if fr.Operator.Key != '0' || fr.Operator.Goto != "conseiller" {
 		t.Errorf("operator = %+v", fr.Operator)
+	}
+	// Every queue records the agent conversation, after the one consent
+	// node, whose default texts are rendered in each flow's language.
+	for _, f := range []*ivr.Flow{fr, set.Flows["welcome-en"]} {
+		for _, q := range []string{"technique", "facturation", "conseillers"} {
+			if n := f.Nodes[q]; n == nil || n.Queue == nil || !n.Queue.Record {
+				t.Errorf("%s: queue %s does not record", f.Name, q)
+			}
+		}
+		c := f.Nodes["consentement"].Consent
+		if c == nil || c.RefuseKey != '9' || c.Window != 3*time.Second || f.Nodes["consentement"].Next != "orientation" {
+			t.Fatalf("%s: consentement = %+v", f.Name, c)
+		}
+		notice, refused, _ := ivr.ConsentTexts(f.Language, '9')
+		if a := c.Prompt[0].Audio; len(c.Prompt) != 1 || a.Text != notice || a.Path == "" {
+			t.Errorf("%s: notice = %+v, want %q rendered", f.Name, c.Prompt[0].Audio, notice)
+		}
+		if a := c.RefusedPrompt[0].Audio; len(c.RefusedPrompt) != 1 || a.Text != refused || a.Path == "" {
+			t.Errorf("%s: refused prompt = %+v, want %q rendered", f.Name, c.RefusedPrompt[0].Audio, refused)
+		}
 	}
 	cal := fr.Calendars["bureaux"]
 	paris, _ := time.LoadLocation("Europe/Paris")

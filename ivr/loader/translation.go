@@ -91,6 +91,19 @@ func (l *load) lintTranslation(pf, orig *parsedFlow, routed map[string]bool) {
 				l.warnAt(n.Pos, "%s hands calls to queue %s but the same node of %s to %s: agents must get the same calls whatever the language",
 					what, n.Queue.Queue, of.Name, on.Queue.Queue)
 			}
+			if n.Queue.Record != on.Queue.Record {
+				l.warnAt(n.Pos, "%s %s the agent conversation but the same node of %s %s",
+					what, recordsText(n.Queue.Record), of.Name, recordsText(on.Queue.Record))
+			}
+		case n.Consent != nil && on.Consent != nil:
+			if n.Consent.RefuseKey != on.Consent.RefuseKey {
+				l.warnAt(n.Pos, "%s refuses with key %c but the same node of %s with key %c",
+					what, n.Consent.RefuseKey, of.Name, on.Consent.RefuseKey)
+			}
+		case n.Record != nil && on.Record != nil:
+			if n.Record.Action != on.Record.Action {
+				l.warnAt(n.Pos, "%s does %s but the same node of %s does %s", what, n.Record.Action, of.Name, on.Record.Action)
+			}
 		}
 		// A menu whose keys differ already explains why its targets do.
 		if sameKeys && !slices.Equal(next[n.Name], origNext[n.Name]) {
@@ -177,8 +190,17 @@ func promptSlots(n *ivr.Node) []promptSlot {
 		return []promptSlot{{"hold prompt", n.Queue.Hold}}
 	case n.Hangup != nil:
 		return []promptSlot{{"prompt", n.Hangup.Prompt}}
+	case n.Consent != nil:
+		return []promptSlot{{"prompt", n.Consent.Prompt}, {"refused_prompt", n.Consent.RefusedPrompt}}
 	}
 	return nil
+}
+
+func recordsText(record bool) string {
+	if record {
+		return "records"
+	}
+	return "does not record"
 }
 
 // successors returns, by node, the sorted distinct nodes it can lead to.
