@@ -344,7 +344,8 @@ func TestDialplanHandoff(t *testing.T) {
 			if len(recs) == 1 && recs[0].Outcome == ivr.OutcomeQueued {
 				vars := map[string]string{}
 				for _, name := range []string{"IVRD_QUEUE", "IVRD_INTENT", "IVRD_CONTACT_ID", "IVRD_LANGUAGE",
-					"IVRD_PRIORITY", "IVRD_SKILLS", "IVRD_VARS", "IVRD_QUEUE_REACHED"} {
+					"IVRD_PRIORITY", "IVRD_SKILLS", "IVRD_VARS", "IVRD_QUEUE_REACHED",
+					"IVRD_RECORDING_CONSENT", "IVRD_RECORD"} {
 					v, err := getVar(e.ast, recs[0].ID, name)
 					if err != nil {
 						got <- result{err: err}
@@ -370,6 +371,8 @@ func TestDialplanHandoff(t *testing.T) {
 	want := map[string]string{
 		"IVRD_QUEUE": "billing", "IVRD_INTENT": "invoice", "IVRD_CONTACT_ID": rec.ID, "IVRD_LANGUAGE": "en",
 		"IVRD_PRIORITY": "4", "IVRD_SKILLS": "en,billing", "IVRD_QUEUE_REACHED": "billing",
+		// The flow asks no consent: the dialplan must not record.
+		"IVRD_RECORDING_CONSENT": "", "IVRD_RECORD": "0",
 	}
 	for k, v := range want {
 		if r.vars[k] != v {

@@ -40,7 +40,9 @@ type call struct {
 	hungUp      bool
 	transferred bool
 	playbacks   map[string]*playback
-	hold        *hold // the holding bridge the call waits in, if any
+	hold        *hold       // the holding bridge the call waits in, if any
+	recordings  int         // recordings started, to name the next one
+	recorders   []*recorder // recordings not stopped yet
 }
 
 var (
@@ -215,7 +217,7 @@ func (c *call) TransferToQueue(ctx context.Context, ct ivr.Contact) (bool, error
 	if !ok || h.Mode != HandoffDialplan {
 		return false, nil
 	}
-	for _, v := range handoffVars(ct) {
+	for _, v := range handoffVars(ct, agentRecording(ct)) {
 		if err := c.d.rest.setVar(ctx, c.id, v[0], v[1]); err != nil {
 			return false, fmt.Errorf("set %s: %w", v[0], err)
 		}
@@ -236,13 +238,32 @@ func (c *call) TransferToQueue(ctx context.Context, ct ivr.Contact) (bool, error
 }
 
 // handoffVars are the channel variables a dialplan queue gets, in the
-// order they are set.
-func handoffVars(ct ivr.Contact) [][2]string {
+// order they are set. The recording ones are set first and inherited (the
+// __ prefix) by every channel the dialplan creates from this one, the
+// agent's included, so that the dialplan can honour the caller's choice on
+// every leg:
+//
+//   - IVRD_RECORDING_CONSENT: accepted, refused, or empty when the flow did
+//     not ask;
+//   - IVRD_RECORD: 1 when the agent conversation is to be recorded (the
+//     queue asks for it and the caller accepted), else 0.
+func handoffVars(ct ivr.Contact, recordAgent bool) [][2]string {
 	vars, err := json.Marshal(ct.Vars)
 	if err != nil || ct.Vars == nil {
 		vars = []byte("{}")
 	}
+	consent := ""
+	switch c := ivr.ConsentChoice(ct.Vars[ivr.VarConsent]); c {
+	case ivr.ConsentAccepted, ivr.ConsentRefused:
+		consent = string(c)
+	}
+	record := "0"
+	if recordAgent && consent == string(ivr.ConsentAccepted) {
+		record = "1"
+	}
 	return [][2]string{
+		{"__IVRD_RECORDING_CONSENT", consent},
+		{"__IVRD_RECORD", record},
 		{"IVRD_QUEUE", ct.Queue},
 		{"IVRD_INTENT", ct.Intent},
 		{"IVRD_CONTACT_ID", ct.ID},
@@ -252,6 +273,11 @@ func handoffVars(ct ivr.Contact) [][2]string {
 		{"IVRD_VARS", string(vars)},
 	}
 }
+
+// agentRecording reports whether the queue asks for the agent conversation
+// to be recorded (the queue node's record: true); handoffVars records only
+// with an accepted consent.
+func agentRecording(ct ivr.Contact) bool { return ct.Record }
 
 // playback is one ARI playback, the driver's ivr.Playback.
 type playback struct {

@@ -19,15 +19,27 @@
 //     holding bridge of the call's own with music on hold, the queue
 //     node's hold prompt played into it as a periodic announcement; the
 //     bridge is destroyed when the wait or the call ends.
+//   - Record (ivr.Recordable): Asterisk records, ivrd keeps. Two snoop
+//     channels on the caller's channel (what the caller says, what the
+//     caller hears), each recorded into Asterisk's spool; Pause and Resume
+//     mute both recordings, which keeps time; Stop brings both files over
+//     ARI into the sink as stereo frames and deletes them from the spool.
+//     Snoop channels enter the application with the argument ivrd-snoop
+//     and are not calls.
 //
 // A queue may be handed back to the dialplan instead of ivrd's own shared
 // queue (HandoffDialplan): the call implements ivr.Transferer, sets the
 // IVRD_* channel variables and continues to a context that runs Queue().
+// The caller's recording consent goes with it in inherited variables
+// (IVRD_RECORDING_CONSENT, IVRD_RECORD), so that no leg the dialplan
+// creates is recorded after a refusal.
 //
 // The driver keeps one websocket to Asterisk for events and reconnects with
 // exponential backoff when it drops; on reconnection it ends the calls
-// whose channels vanished meanwhile. Each call costs one goroutine, the
-// handler's: events are dispatched to calls by the websocket reader.
+// whose channels vanished meanwhile, and removes the snoop channels and
+// recordings an ivrd that stopped left in Asterisk. Each call costs one
+// goroutine, the handler's: events are dispatched to calls by the
+// websocket reader.
 //
 // The data model and event decoding are those of
 // github.com/CyCoreSystems/ari/v5. Requests and the websocket are the

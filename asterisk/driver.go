@@ -34,6 +34,7 @@ type Driver struct {
 
 	mu      sync.Mutex
 	calls   map[string]*call // by channel id
+	legs    map[string]*leg  // recordings in progress, by name
 	changed chan struct{}    // closed and replaced when a call ends
 }
 
@@ -48,6 +49,7 @@ func New(cfg Config) (*Driver, error) {
 		rest:    &rest{base: cfg.URL, user: cfg.User, password: cfg.Password, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout},
 		log:     cfg.Logger.With("driver", "ari", "app", cfg.App),
 		calls:   map[string]*call{},
+		legs:    map[string]*leg{},
 		changed: make(chan struct{}),
 	}, nil
 }
@@ -133,6 +135,7 @@ func (d *Driver) connect(ctx context.Context) error {
 	d.log.Info("ARI connected; route calls with Stasis("+d.cfg.App+",${EXTEN})", "url", d.cfg.URL)
 	d.reconcile(ctx)
 	d.sweepBridges(ctx)
+	d.sweepRecordings(ctx)
 
 	for {
 		var msg []byte
@@ -176,7 +179,13 @@ func (d *Driver) reconcile(ctx context.Context) {
 func (d *Driver) dispatch(ev ari.Event) {
 	switch e := ev.(type) {
 	case *ari.StasisStart:
-		d.start(e)
+		if isSnoop(e) {
+			d.snoopEntered(e)
+		} else {
+			d.start(e)
+		}
+	case *ari.RecordingStarted, *ari.RecordingFinished, *ari.RecordingFailed:
+		d.recordingEvent(ev)
 	case *ari.StasisEnd:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
 	case *ari.ChannelHangupRequest:
@@ -263,7 +272,8 @@ func (d *Driver) serve(c *call) {
 	defer d.handlers.Done()
 	defer d.remove(c)
 	defer c.end(ErrHungUp)
-	defer c.unhold() // a handler that did not stop its hold
+	defer c.unhold()        // a handler that did not stop its hold
+	defer c.stopRecorders() // recordings the handler left running
 	func() {
 		defer func() {
 			if r := recover(); r != nil {

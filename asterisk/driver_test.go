@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,7 @@ func newFakeARI(t *testing.T, password string) *fakeARI {
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		if r.Method == http.MethodGet && r.URL.Path == "/ari/bridges" {
+		if r.Method == http.MethodGet && slices.Contains([]string{"/ari/bridges", "/ari/channels", "/ari/recordings/stored"}, r.URL.Path) {
 			_, _ = w.Write([]byte("[]"))
 			return
 		}

@@ -20,4 +20,7 @@ var (
 	// ErrTransferred is the cause of a call's context once it left the
 	// application for the dialplan.
 	ErrTransferred = errors.New("call continued in the dialplan")
+	// ErrBadRecording: a recording Asterisk stored is not the 8 kHz mono
+	// 16-bit PCM WAV file the driver asked for.
+	ErrBadRecording = errors.New("recording file unreadable")
 )

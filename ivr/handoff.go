@@ -31,6 +31,10 @@ type Contact struct {
 	Flow        string            // flow name
 	FlowVersion string            // flow version
 	EnqueuedAt  time.Time
+	// Record asks for the conversation with the agent to be recorded (the
+	// queue node's record: true). Whoever records must also check
+	// Vars[VarConsent]: only "accepted" allows it.
+	Record bool
 }
 
 // Waiting is a contact's place in a queue.

@@ -139,6 +139,7 @@ func (s *session) join(ctx context.Context, q *QueueNode, now time.Time) (w Wait
 		Flow:        s.flow.Name,
 		FlowVersion: s.flow.Version,
 		EnqueuedAt:  now,
+		Record:      q.Record,
 	}
 	if t, ok := s.call.(Transferer); ok {
 		if done, err := s.transfer(ctx, t, c); done || err != nil {

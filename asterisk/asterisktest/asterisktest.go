@@ -404,7 +404,7 @@ func moduleDir(root string) string {
 }
 
 func writeConfig(templates, root, hostDir string, data templateData, files map[string]string) error {
-	for _, sub := range []string{"etc", "db", "log", "run", "spool", "moh"} {
+	for _, sub := range []string{"etc", "db", "log", "run", "spool", "spool/recording", "moh"} {
 		if err := os.MkdirAll(filepath.Join(hostDir, sub), 0o755); err != nil {
 			return fmt.Errorf("create %s dir: %w", sub, err)
 		}
