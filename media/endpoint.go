@@ -29,7 +29,8 @@ type EndpointConfig struct {
 }
 
 // Endpoint holds the media resources shared by all calls of the daemon: the
-// RTP port range and the pacer goroutines that send every session's packets.
+// RTP port range, the pacer goroutines that send every session's packets
+// and, once a session records, the writer goroutine of the recordings.
 type Endpoint struct {
 	cfg     EndpointConfig
 	log     *slog.Logger
@@ -42,6 +43,7 @@ type Endpoint struct {
 	closed   bool
 	nextPort int
 	ports    map[int]*Session // ports in use
+	rec      *recWriter       // the recordings' writer, started by the first Session.Record
 }
 
 // NewEndpoint validates cfg and starts the pacers: pacerPhases of them, or
@@ -87,7 +89,9 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	return e, nil
 }
 
-// Close closes every session (their Err is ErrClosed) and stops the pacers.
+// Close closes every session (their Err is ErrClosed), ending their
+// recordings, and stops the pacers and the recording writer once the
+// recordings' last frames are written.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -107,6 +111,9 @@ func (e *Endpoint) Close() error {
 	for _, p := range e.pacers {
 		close(p.quit)
 	}
+	// The sessions' recordings ended with them; the writer stops once it
+	// has written their last frames.
+	e.closeRecordWriter()
 	e.wg.Wait()
 	return nil
 }

@@ -21,4 +21,9 @@ var (
 	ErrShortPacket = errors.New("rtp packet too short")
 	// ErrRTPVersion is returned by ParseRTP for a packet whose version is not 2.
 	ErrRTPVersion = errors.New("rtp version is not 2")
+	// ErrRecording is returned by Session.Record while the session is
+	// already recording.
+	ErrRecording = errors.New("session already recording")
+	// ErrNotStarted is returned by Session.Record before Session.Start.
+	ErrNotStarted = errors.New("media session not started")
 )

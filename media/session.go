@@ -51,6 +51,7 @@ type peer struct {
 	codec   Codec
 	dtmfPT  uint8
 	encode  func(dst []byte, src []int16) int
+	decode  func(dst []int16, src []byte) int
 	silence byte
 }
 
@@ -85,6 +86,7 @@ type Session struct {
 
 	dtmf     chan DTMFEvent
 	hooks    atomic.Pointer[Hooks]
+	rec      atomic.Pointer[Recorder] // the recording in progress, see Record
 	done     chan struct{}
 	endOnce  sync.Once
 	err      error // set before done is closed
@@ -131,7 +133,11 @@ func newPeer(remote netip.AddrPort, codec Codec, dtmfPT uint8) (*peer, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedCodec, codec.Name)
 	}
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	return &peer{remote: remote, codec: codec, dtmfPT: dtmfPT, encode: enc, silence: silence}, nil
+	dec := DecodeUlaw
+	if codec.Name == CodecPCMA.Name {
+		dec = DecodeAlaw
+	}
+	return &peer{remote: remote, codec: codec, dtmfPT: dtmfPT, encode: enc, decode: dec, silence: silence}, nil
 }
 
 // SetRemote changes the peer (re-INVITE). An invalid remote or codec is
@@ -268,6 +274,10 @@ func (s *Session) end(err error) {
 		for _, pb := range queue {
 			pb.finish()
 		}
+		// The recording ends with the session, at the tick due now.
+		if r := s.rec.Load(); r != nil {
+			r.End()
+		}
 		s.conn.Close()
 		s.ep.release(s)
 		s.err = err
@@ -282,16 +292,26 @@ func (s *Session) end(err error) {
 	})
 }
 
-// tick sends the session's frame for pacer tick k, if it has one.
+// tick sends the session's frame for pacer tick k, if it has one, and
+// hands the recording, if any, what was sent.
 func (s *Session) tick(k int64) {
 	if !s.started.Load() {
 		return
 	}
+	sent := s.play(k)
+	if r := s.rec.Load(); r != nil {
+		r.tick(k, sent)
+	}
+}
+
+// play sends the frame of the head playback for tick k and returns its
+// samples, or nil when nothing was sent.
+func (s *Session) play(k int64) []int16 {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
 			s.mu.Unlock()
-			return
+			return nil
 		}
 		pb := s.queue[0]
 		s.mu.Unlock()
@@ -305,13 +325,13 @@ func (s *Session) tick(k int64) {
 			s.pop(pb)
 			continue
 		}
-		if samples != nil && s.sending.Load() {
-			s.send(k, samples, pb)
+		if samples == nil || !s.sending.Load() || !s.send(k, samples, pb) {
+			samples = nil
 		}
 		if pb.exhausted() {
 			s.pop(pb)
 		}
-		return
+		return samples
 	}
 }
 
@@ -327,8 +347,10 @@ func (s *Session) pop(pb *Playback) {
 }
 
 // send encodes samples into the session's packet buffer and writes it. It
+// reports whether the frame was played: false when its playback was stopped
+// meanwhile; a socket error loses the packet on the way, not the frame. It
 // does not allocate.
-func (s *Session) send(k int64, samples []int16, pb *Playback) {
+func (s *Session) send(k int64, samples []int16, pb *Playback) bool {
 	p := s.peer.Load()
 	payload := s.pkt[RTPHeaderSize:]
 	n := p.encode(payload, samples)
@@ -346,18 +368,19 @@ func (s *Session) send(k int64, samples []int16, pb *Playback) {
 	// Last check, as close to the write as possible: a playback stopped
 	// meanwhile sends nothing more.
 	if pb != nil && pb.stopped.Load() {
-		return
+		return false
 	}
 	if err := s.out.send(s.conn, s.pkt[:], p); err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			s.log.Debug("send rtp", "error", err)
 		}
-		return
+		return true
 	}
 	s.seq++
 	s.lastTick = k
 	s.sent.Add(1)
 	s.sentBytes.Add(samplesPerFrame)
+	return true
 }
 
 // receive reads the socket until the session ends. The read deadline is
@@ -429,6 +452,11 @@ func (s *Session) handle(rx *rxState, pkt []byte, from netip.AddrPort) {
 	s.lastRx.Store(int64(s.ep.sinceStart()))
 	s.received.Add(1)
 	s.receivedBytes.Add(uint64(len(payload)))
+	if h.PayloadType == p.codec.PayloadType {
+		if r := s.rec.Load(); r != nil {
+			r.feed(p.decode, payload)
+		}
+	}
 	if p.dtmfPT == 0 || h.PayloadType != p.dtmfPT {
 		s.detectInband(rx, p, &h, payload)
 		return
