@@ -138,17 +138,23 @@ func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
 	})
 }
 
-// Connect records that an agent took the contact and wakes its Waiting.
-// It fails with ErrNotWaiting when the contact already left (the caller
-// hung up first), and store.ErrNotFound for an unknown id.
-func (q *Queues) Connect(ctx context.Context, id string) error {
-	if _, err := q.finish(ctx, id, StateConnected, StateConnected, true); err != nil {
+// Connect records that agent took the contact and wakes its Waiting. The
+// agent is stored with the contact: it is what gives an agent access to the
+// recordings of its own calls, and to no others. Connect fails with
+// ErrInvalidContact for an empty or overlong agent name, ErrNotWaiting when
+// the contact already left (the caller hung up first), and
+// store.ErrNotFound for an unknown id.
+func (q *Queues) Connect(ctx context.Context, id, agent string) error {
+	if agent == "" || len(agent) > MaxFieldLen {
+		return fmt.Errorf("connect contact %s: %w: agent name wants 1 to %d bytes", id, ErrInvalidContact, MaxFieldLen)
+	}
+	if _, err := q.finish(ctx, id, StateConnected, StateConnected, agent, true); err != nil {
 		return fmt.Errorf("connect contact %s: %w", id, err)
 	}
 	if w := q.forget(id); w != nil {
 		w.once.Do(func() { close(w.connected) })
 	}
-	q.log.InfoContext(ctx, "contact connected", "contact_id", id)
+	q.log.InfoContext(ctx, "contact connected", "contact_id", id, "agent", agent)
 	return nil
 }
 
@@ -160,7 +166,7 @@ func (q *Queues) Remove(ctx context.Context, id, reason string) error {
 	if !ok || state == StateConnected {
 		return fmt.Errorf("remove contact %s: unknown reason %q", id, reason)
 	}
-	if _, err := q.finish(ctx, id, state, reason, true); err != nil {
+	if _, err := q.finish(ctx, id, state, reason, "", true); err != nil {
 		return fmt.Errorf("remove contact %s: %w", id, err)
 	}
 	q.forget(id)
@@ -176,11 +182,11 @@ func leaveState(reason string) (string, bool) {
 	return "", false
 }
 
-// finish moves a waiting contact to state. The check and the update share
-// one write transaction, so when Connect and a hang-up race exactly one of
-// them wins. When strict is false, a contact that already left is not an
-// error and finish reports false.
-func (q *Queues) finish(ctx context.Context, id, state, reason string, strict bool) (bool, error) {
+// finish moves a waiting contact to state, taken by agent ("" when no agent
+// took it). The check and the update share one write transaction, so when
+// Connect and a hang-up race exactly one of them wins. When strict is false,
+// a contact that already left is not an error and finish reports false.
+func (q *Queues) finish(ctx context.Context, id, state, reason, agent string, strict bool) (bool, error) {
 	now := q.now()
 	done := false
 	err := q.db.Write(ctx, func(tx *sql.Tx) error {
@@ -204,8 +210,8 @@ func (q *Queues) finish(ctx context.Context, id, state, reason string, strict bo
 		}
 		wait := max(now.Sub(t), 0)
 		if _, err := tx.ExecContext(ctx,
-			`UPDATE contacts SET state = ?, reason = ?, left_at = ?, wait_ms = ? WHERE id = ?`,
-			state, reason, store.FormatTime(now), wait.Milliseconds(), id); err != nil {
+			`UPDATE contacts SET state = ?, reason = ?, left_at = ?, wait_ms = ?, agent = ? WHERE id = ?`,
+			state, reason, store.FormatTime(now), wait.Milliseconds(), agent, id); err != nil {
 			return err
 		}
 		done = true
@@ -422,7 +428,7 @@ func (w *waiting) Leave(ctx context.Context, reason string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
 	defer cancel()
-	left, err := w.q.finish(ctx, w.id, state, reason, false)
+	left, err := w.q.finish(ctx, w.id, state, reason, "", false)
 	if err != nil {
 		return fmt.Errorf("leave queue: contact %s: %w", w.id, err)
 	}

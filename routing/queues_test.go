@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,34 @@ func contactRow(t *testing.T, db *store.DB, id string) (state, reason string, wa
 		t.Fatalf("read contact %s: %v", id, err)
 	}
 	return state, reason, waitMS, leftAt
+}
+
+func contactAgent(t *testing.T, db *store.DB, id string) string {
+	t.Helper()
+	var agent string
+	if err := db.Reader().QueryRowContext(t.Context(),
+		`SELECT agent FROM contacts WHERE id = ?`, id).Scan(&agent); err != nil {
+		t.Fatalf("read contact %s: %v", id, err)
+	}
+	return agent
+}
+
+func TestConnectNeedsAnAgent(t *testing.T) {
+	q, _, db := newQueues(t)
+	ctx := t.Context()
+	w, err := q.Enqueue(ctx, ivr.Contact{Queue: "sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Leave(ctx, "abandoned")
+	for _, agent := range []string{"", strings.Repeat("a", MaxFieldLen+1)} {
+		if err := q.Connect(ctx, w.ContactID(), agent); !errors.Is(err, ErrInvalidContact) {
+			t.Errorf("Connect with agent of %d bytes = %v, want ErrInvalidContact", len(agent), err)
+		}
+	}
+	if state, _, _, _ := contactRow(t, db, w.ContactID()); state != StateWaiting {
+		t.Errorf("state %q after refused Connects, want waiting", state)
+	}
 }
 
 func TestEnqueueKeepsContext(t *testing.T) {
@@ -273,7 +302,7 @@ func TestConnect(t *testing.T) {
 	default:
 	}
 	clk.Advance(3 * time.Second)
-	if err := q.Connect(ctx, w.ContactID()); err != nil {
+	if err := q.Connect(ctx, w.ContactID(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -283,6 +312,9 @@ func TestConnect(t *testing.T) {
 	}
 	if state, _, waitMS, _ := contactRow(t, db, w.ContactID()); state != StateConnected || *waitMS != 3000 {
 		t.Errorf("state %q wait %d, want connected 3000", state, *waitMS)
+	}
+	if got := contactAgent(t, db, w.ContactID()); got != "alice" {
+		t.Errorf("agent %q, want alice", got)
 	}
 	// The engine then leaves with "connected", and later a hang-up: no-ops.
 	clk.Advance(time.Minute)
@@ -294,10 +326,13 @@ func TestConnect(t *testing.T) {
 	if state, _, waitMS, _ := contactRow(t, db, w.ContactID()); state != StateConnected || *waitMS != 3000 {
 		t.Errorf("after Leave: state %q wait %d, want connected 3000", state, *waitMS)
 	}
-	if err := q.Connect(ctx, w.ContactID()); !errors.Is(err, ErrNotWaiting) {
+	if err := q.Connect(ctx, w.ContactID(), "bob"); !errors.Is(err, ErrNotWaiting) {
 		t.Errorf("second Connect = %v, want ErrNotWaiting", err)
 	}
-	if err := q.Connect(ctx, "no-such-contact"); !errors.Is(err, store.ErrNotFound) {
+	if got := contactAgent(t, db, w.ContactID()); got != "alice" {
+		t.Errorf("agent after a second Connect %q, want alice kept", got)
+	}
+	if err := q.Connect(ctx, "no-such-contact", "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Connect unknown = %v, want store.ErrNotFound", err)
 	}
 }
@@ -312,7 +347,7 @@ func TestConnectAfterAbandon(t *testing.T) {
 	if err := w.Leave(ctx, "abandoned"); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Connect(ctx, w.ContactID()); !errors.Is(err, ErrNotWaiting) {
+	if err := q.Connect(ctx, w.ContactID(), "alice"); !errors.Is(err, ErrNotWaiting) {
 		t.Errorf("Connect after hang-up = %v, want ErrNotWaiting", err)
 	}
 	select {
@@ -340,7 +375,7 @@ func TestPostAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute)
-	if err := q.Connect(ctx, chat); err != nil {
+	if err := q.Connect(ctx, chat, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Remove(ctx, mail, "closed"); err != nil {
@@ -441,10 +476,10 @@ func TestSummary(t *testing.T) {
 	w3 := enq("sales", "webrtc")
 	w4 := enq("support", "voice")
 	clk.Advance(20 * time.Second)
-	q.Connect(ctx, w1.ContactID()) // waited 30s
+	q.Connect(ctx, w1.ContactID(), "alice") // waited 30s
 	w2.Leave(ctx, "abandoned")
 	clk.Advance(10 * time.Second)
-	q.Connect(ctx, w4.ContactID()) // waited 30s
+	q.Connect(ctx, w4.ContactID(), "bob") // waited 30s
 	w5 := enq("sales", "voice")
 	clk.Advance(5 * time.Second)
 	defer w3.Leave(ctx, "abandoned")
@@ -490,7 +525,7 @@ func TestConcurrentEnqueueLeave(t *testing.T) {
 				case 0:
 					// An agent and the caller's hang-up race; exactly one wins.
 					cerr := make(chan error, 1)
-					go func() { cerr <- q.Connect(ctx, w.ContactID()) }()
+					go func() { cerr <- q.Connect(ctx, w.ContactID(), "alice") }()
 					if err := w.Leave(ctx, "abandoned"); err != nil {
 						errs <- err
 					}
@@ -498,7 +533,7 @@ func TestConcurrentEnqueueLeave(t *testing.T) {
 						errs <- err
 					}
 				case 1:
-					if err := q.Connect(ctx, w.ContactID()); err != nil {
+					if err := q.Connect(ctx, w.ContactID(), "alice"); err != nil {
 						errs <- err
 					}
 					<-w.Connected()

@@ -11,6 +11,12 @@ import (
 // route serves the request with the mux, but answers unknown paths and
 // wrong methods with a JSON error in place of the mux's plain text.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	// A path under /api/recordings is never redirected to its clean form:
+	// "..", "." or "//" there go nowhere, and the attempt is audited.
+	if uncleanRecordingsPath(r.URL.Path) {
+		s.recordingsMiss(w, r, http.StatusNotFound)
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern != "" {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -21,6 +27,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(c, r)
 	if c.status == 0 {
 		c.status = http.StatusOK
+	}
+	if isRecordingsPath(r.URL.Path) {
+		status := http.StatusNotFound
+		if c.status == http.StatusMethodNotAllowed {
+			status = c.status
+			w.Header().Set("Allow", c.header.Get("Allow"))
+		}
+		s.recordingsMiss(w, r, status)
+		return
 	}
 	for _, k := range []string{"Allow", "Location"} {
 		if v := c.header.Get(k); v != "" {

@@ -3,7 +3,10 @@
 //
 // The API is for supervisors' tools and for channels that are not calls:
 // a chat or an email is put in the shared queue with POST /api/contacts and
-// waits there beside the calls. See README.md for the endpoints.
+// waits there beside the calls. Call recordings are restricted: users from
+// the configuration authenticate with a token, their role says what they
+// may reach, and every request to a recording is audited, allowed or not.
+// See README.md for the endpoints.
 package web
 
 import (
@@ -32,6 +35,9 @@ type QueueStore interface {
 	List(ctx context.Context, queue string) ([]routing.WaitingContact, error)
 	Summary(ctx context.Context) ([]routing.QueueSummary, error)
 	Post(ctx context.Context, c ivr.Contact) (string, error)
+	// Connect records that agent took the contact. It fails with
+	// store.ErrNotFound, routing.ErrNotWaiting or routing.ErrInvalidContact.
+	Connect(ctx context.Context, id, agent string) error
 }
 
 // FlowStatus reports the state of the flow library: when it was last
@@ -42,8 +48,8 @@ type FlowStatus interface {
 	Status() any
 }
 
-// Config configures a Server. Calls, Queues, Flows and Health may be nil:
-// their endpoints then answer 503.
+// Config configures a Server. Calls, Queues, Flows, Recordings and Health
+// may be nil: their endpoints then answer 503.
 type Config struct {
 	Addr   string // listen address, e.g. ":8080"
 	Calls  CallStore
@@ -52,6 +58,10 @@ type Config struct {
 	// Prompts, when set, serves the flows' prompts by content id on
 	// GET /prompts/{id}.wav for players that fetch them over HTTP.
 	Prompts PromptSource
+	// Recordings serves the restricted recordings endpoints; Users are
+	// who may reach them (see ValidateUsers).
+	Recordings RecordingStore
+	Users      []User
 	// Health returns the body of GET /healthz; nil serves {"status":"ok"}.
 	Health func() any
 	// Pprof serves the Go runtime profiles on /debug/pprof/. They reveal
@@ -79,6 +89,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler
+	auth    *authenticator
 }
 
 // New returns a server for cfg; it does not listen until ListenAndServe.
@@ -90,6 +101,10 @@ func New(cfg Config) *Server {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	var err error
+	if s.auth, err = newAuthenticator(cfg.Users); err != nil {
+		s.log.Error("http users refused: nobody can log in", "err", err)
+	}
 	s.routes()
 	s.handler = s.logRequests(s.recoverPanics(http.HandlerFunc(s.route)))
 	return s
@@ -101,6 +116,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/queues", s.queueSummary)
 	s.mux.HandleFunc("GET /api/queues/{name}", s.listQueue)
 	s.mux.HandleFunc("POST /api/contacts", s.postContact)
+	s.mux.HandleFunc("POST /api/contacts/{id}/connect", s.connectContact)
+	s.mux.HandleFunc("GET /api/recordings", s.searchRecordings)
+	s.mux.HandleFunc("GET /api/recordings/{id}", s.getRecording)
+	s.mux.HandleFunc("GET /api/recordings/{id}/audio", s.getAudio)
+	s.mux.HandleFunc("PUT /api/recordings/{id}/hold", s.putHold)
+	s.mux.HandleFunc("DELETE /api/recordings/{id}/hold", s.deleteHold)
+	s.mux.HandleFunc("GET /api/audit", s.auditLog)
+	s.mux.HandleFunc("GET /api/purges", s.purgeLog)
 	s.mux.HandleFunc("GET /api/flows", s.flows)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /prompts/{file}", s.getPrompt)

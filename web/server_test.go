@@ -443,6 +443,7 @@ func (f failing) List(context.Context, string) ([]routing.WaitingContact, error)
 }
 func (f failing) Summary(context.Context) ([]routing.QueueSummary, error) { return nil, f.fail() }
 func (f failing) Post(context.Context, ivr.Contact) (string, error)       { return "", f.fail() }
+func (f failing) Connect(context.Context, string, string) error           { return f.fail() }
 func (f failing) Status() any                                             { return f.fail() }
 
 func TestInternalErrorsAreHidden(t *testing.T) {

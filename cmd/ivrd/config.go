@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -18,21 +20,24 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ivrd/ivrd/asterisk"
+	"github.com/ivrd/ivrd/recordings"
+	"github.com/ivrd/ivrd/web"
 )
 
 // Config is ivrd's whole configuration, decoded from configs/ivrd.yaml,
 // IVRD_* environment variables and flags (flags win, then environment, then
 // file, then defaults).
 type Config struct {
-	DataDir  string         `mapstructure:"data_dir"`
-	Log      LogConfig      `mapstructure:"log"`
-	Flows    FlowsConfig    `mapstructure:"flows"`
-	TTS      TTSConfig      `mapstructure:"tts"`
-	SIP      SIPConfig      `mapstructure:"sip"`
-	ARI      ARIConfig      `mapstructure:"ari"`
-	HTTP     HTTPConfig     `mapstructure:"http"`
-	Database DatabaseConfig `mapstructure:"database"`
-	Shutdown ShutdownConfig `mapstructure:"shutdown"`
+	DataDir    string           `mapstructure:"data_dir"`
+	Log        LogConfig        `mapstructure:"log"`
+	Flows      FlowsConfig      `mapstructure:"flows"`
+	TTS        TTSConfig        `mapstructure:"tts"`
+	SIP        SIPConfig        `mapstructure:"sip"`
+	ARI        ARIConfig        `mapstructure:"ari"`
+	HTTP       HTTPConfig       `mapstructure:"http"`
+	Database   DatabaseConfig   `mapstructure:"database"`
+	Recordings RecordingsConfig `mapstructure:"recordings"`
+	Shutdown   ShutdownConfig   `mapstructure:"shutdown"`
 }
 
 // LogConfig sets up slog.
@@ -108,6 +113,31 @@ type HTTPConfig struct {
 	// Pprof serves the Go runtime profiles on /debug/pprof/ for
 	// diagnosing memory and CPU use; never on a public address.
 	Pprof bool `mapstructure:"pprof"`
+	// Users may reach the restricted endpoints (recordings, audit).
+	Users []UserConfig `mapstructure:"users"`
+}
+
+// UserConfig is one user of the HTTP API. The token itself is not in the
+// configuration, only its SHA-256 (ivrd token prints both).
+type UserConfig struct {
+	Name        string `mapstructure:"name"`
+	Role        string `mapstructure:"role"`
+	TokenSHA256 string `mapstructure:"token_sha256"`
+}
+
+// RecordingsConfig configures where recordings go and how long they stay.
+type RecordingsConfig struct {
+	Dir string `mapstructure:"dir"`
+	// Retention is "180d" (days) or a Go duration; at most six months.
+	Retention     string        `mapstructure:"retention"`
+	PurgeInterval time.Duration `mapstructure:"purge_interval"`
+	// EncryptionKey is 64 hex digits or the base64 of 32 bytes; empty
+	// stores recordings in the clear. EncryptionKeyFile holds the same.
+	EncryptionKey     string `mapstructure:"encryption_key"`
+	EncryptionKeyFile string `mapstructure:"encryption_key_file"`
+
+	retention time.Duration
+	key       []byte
 }
 
 // DatabaseConfig locates the SQLite file.
@@ -122,38 +152,44 @@ type ShutdownConfig struct {
 
 // defaults are the values of configs/ivrd.yaml; a missing file means these.
 var defaults = map[string]any{
-	"data_dir":             "./data",
-	"log.level":            "info",
-	"log.format":           "text",
-	"flows.dir":            "./flows",
-	"flows.watch":          true,
-	"tts.engine":           "espeak-ng",
-	"tts.binary":           "espeak-ng",
-	"tts.cache_dir":        "",
-	"tts.voices":           map[string]string{"fr": "fr-fr", "en": "en-us"},
-	"sip.enabled":          true,
-	"sip.udp":              "127.0.0.1:5060",
-	"sip.tcp":              "127.0.0.1:5060",
-	"sip.media_ip":         "",
-	"sip.rtp_ports":        "10000-20000",
-	"sip.media_timeout":    "30s",
-	"sip.tcp_idle_timeout": "2m",
-	"sip.user_agent":       "ivrd",
-	"ari.enabled":          false,
-	"ari.url":              "http://127.0.0.1:8088/ari",
-	"ari.ws_url":           "",
-	"ari.user":             "ivrd",
-	"ari.password":         "",
-	"ari.app":              "ivrd",
-	"ari.prompt_base_url":  "",
-	"ari.reconnect_min":    "500ms",
-	"ari.reconnect_max":    "30s",
-	"ari.moh_class":        asterisk.DefaultMOHClass,
-	"ari.hold_announce":    "60s",
-	"http.addr":            "127.0.0.1:8080",
-	"http.pprof":           false,
-	"database.path":        "",
-	"shutdown.drain":       "30s",
+	"data_dir":                       "./data",
+	"log.level":                      "info",
+	"log.format":                     "text",
+	"flows.dir":                      "./flows",
+	"flows.watch":                    true,
+	"tts.engine":                     "espeak-ng",
+	"tts.binary":                     "espeak-ng",
+	"tts.cache_dir":                  "",
+	"tts.voices":                     map[string]string{"fr": "fr-fr", "en": "en-us"},
+	"sip.enabled":                    true,
+	"sip.udp":                        "127.0.0.1:5060",
+	"sip.tcp":                        "127.0.0.1:5060",
+	"sip.media_ip":                   "",
+	"sip.rtp_ports":                  "10000-20000",
+	"sip.media_timeout":              "30s",
+	"sip.tcp_idle_timeout":           "2m",
+	"sip.user_agent":                 "ivrd",
+	"ari.enabled":                    false,
+	"ari.url":                        "http://127.0.0.1:8088/ari",
+	"ari.ws_url":                     "",
+	"ari.user":                       "ivrd",
+	"ari.password":                   "",
+	"ari.app":                        "ivrd",
+	"ari.prompt_base_url":            "",
+	"ari.reconnect_min":              "500ms",
+	"ari.reconnect_max":              "30s",
+	"ari.moh_class":                  asterisk.DefaultMOHClass,
+	"ari.hold_announce":              "60s",
+	"http.addr":                      "127.0.0.1:8080",
+	"http.pprof":                     false,
+	"http.users":                     []any{},
+	"database.path":                  "",
+	"recordings.dir":                 "",
+	"recordings.retention":           "180d",
+	"recordings.purge_interval":      "1h",
+	"recordings.encryption_key":      "",
+	"recordings.encryption_key_file": "",
+	"shutdown.drain":                 "30s",
 }
 
 // flagKeys maps command-line flags to config keys.
@@ -262,6 +298,15 @@ func (c *Config) validate() error {
 		c.Database.Path = filepath.Join(c.DataDir, "ivrd.db")
 	}
 	if err := checkAddr("http.addr", c.HTTP.Addr, false); err != nil {
+		return err
+	}
+	if err := c.HTTP.validateUsers(); err != nil {
+		return err
+	}
+	if c.Recordings.Dir == "" {
+		c.Recordings.Dir = filepath.Join(c.DataDir, "recordings")
+	}
+	if err := c.Recordings.validate(); err != nil {
 		return err
 	}
 	if c.Shutdown.Drain < 0 {
@@ -420,4 +465,92 @@ func checkAddr(key, addr string, allowEmpty bool) error {
 		return bad(key, "%q: port must be 0-65535", addr)
 	}
 	return nil
+}
+
+// users returns the configured users for the web server.
+func (h *HTTPConfig) users() []web.User {
+	out := make([]web.User, len(h.Users))
+	for i, u := range h.Users {
+		out[i] = web.User{Name: u.Name, Role: web.Role(u.Role), TokenSHA256: strings.ToLower(u.TokenSHA256)}
+	}
+	return out
+}
+
+func (h *HTTPConfig) validateUsers() error {
+	if err := web.ValidateUsers(h.users()); err != nil {
+		if ue, ok := errors.AsType[*web.UserError](err); ok {
+			return bad(fmt.Sprintf("http.users[%d].%s", ue.Index, ue.Field), "%s", ue.Reason)
+		}
+		return bad("http.users", "%v", err)
+	}
+	return nil
+}
+
+func (r *RecordingsConfig) validate() error {
+	d, err := parseRetention(r.Retention)
+	if err != nil {
+		return bad("recordings.retention", "%v", err)
+	}
+	switch {
+	case d <= 0:
+		return bad("recordings.retention", "%s must be positive", r.Retention)
+	case d > recordings.MaxRetention:
+		return bad("recordings.retention", "%s is over 6 months: recordings may be kept no more than 6 months (CNIL deliberation 2014-474)", r.Retention)
+	}
+	r.retention = d
+	if r.PurgeInterval <= 0 {
+		return bad("recordings.purge_interval", "must be positive: expired recordings must be purged")
+	}
+	switch {
+	case r.EncryptionKey != "" && r.EncryptionKeyFile != "":
+		return bad("recordings.encryption_key", "set either recordings.encryption_key or recordings.encryption_key_file, not both")
+	case r.EncryptionKey != "":
+		// The key is never part of the message.
+		if r.key, err = parseKey(r.EncryptionKey); err != nil {
+			return bad("recordings.encryption_key", "%v", err)
+		}
+	case r.EncryptionKeyFile != "":
+		b, err := os.ReadFile(r.EncryptionKeyFile)
+		if err != nil {
+			return bad("recordings.encryption_key_file", "%v", err)
+		}
+		if r.key, err = parseKey(string(b)); err != nil {
+			return bad("recordings.encryption_key_file", "%s: %v", r.EncryptionKeyFile, err)
+		}
+	}
+	return nil
+}
+
+// parseRetention reads "180d" (whole days) or a Go duration ("4320h").
+func parseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100000 {
+			return 0, fmt.Errorf("%q: want whole days like 180d, or a duration like 4320h", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want whole days like 180d, or a duration like 4320h", s)
+	}
+	return d, nil
+}
+
+// parseKey reads a key given as 64 hex digits or as the base64 of 32
+// bytes; surrounding spaces (a key file's newline) are ignored.
+func parseKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 2*recordings.KeySize {
+		if k, err := hex.DecodeString(s); err == nil {
+			return k, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil && len(k) == recordings.KeySize {
+			return k, nil
+		}
+	}
+	return nil, errors.New("want 64 hex digits or the base64 of 32 bytes (head -c 32 /dev/urandom | base64)")
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ivrd/ivrd/web"
 )
 
 func configFrom(t *testing.T, yaml string, env map[string]string, args ...string) (*Config, error) {
@@ -68,7 +72,7 @@ func TestShippedConfigMatchesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if shipped.SIP != def.SIP || shipped.HTTP != def.HTTP || shipped.Log != def.Log || shipped.Shutdown != def.Shutdown {
+	if !reflect.DeepEqual(shipped, def) {
 		t.Errorf("configs/ivrd.yaml differs from the built-in defaults:\n%+v\n%+v", shipped, def)
 	}
 }
@@ -132,5 +136,116 @@ func TestMissingExplicitConfigFile(t *testing.T) {
 	_ = fs.Parse([]string{"--config", filepath.Join(t.TempDir(), "nope.yaml")})
 	if _, err := loadConfig(fs); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("want an error naming the missing file, got %v", err)
+	}
+}
+
+func TestRecordingsConfig(t *testing.T) {
+	c, err := configFrom(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Recordings
+	if r.Dir != filepath.Join("data", "recordings") || r.retention != 180*24*time.Hour || r.PurgeInterval != time.Hour || r.key != nil {
+		t.Errorf("defaults: dir %s retention %v purge %v key %v", r.Dir, r.retention, r.PurgeInterval, r.key)
+	}
+
+	hexKey := strings.Repeat("0123456789abcdef", 4)
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte("ASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mrze8=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		yaml      string
+		env       map[string]string
+		retention time.Duration
+		key       string // hex of the key, "" for none
+	}{
+		{"days", "recordings:\n  retention: 30d\n", nil, 30 * 24 * time.Hour, ""},
+		{"duration", "recordings:\n  retention: 72h\n", nil, 72 * time.Hour, ""},
+		{"six months", "recordings:\n  retention: 181d\n", nil, 181 * 24 * time.Hour, ""},
+		{"hex key", "recordings:\n  encryption_key: " + hexKey + "\n", nil, 180 * 24 * time.Hour, hexKey},
+		{"env key", "", map[string]string{"IVRD_RECORDINGS_ENCRYPTION_KEY": hexKey}, 180 * 24 * time.Hour, hexKey},
+		{"key file", "recordings:\n  encryption_key_file: " + keyFile + "\n", nil, 180 * 24 * time.Hour,
+			"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := configFrom(t, tt.yaml, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Recordings.retention != tt.retention {
+				t.Errorf("retention %v, want %v", c.Recordings.retention, tt.retention)
+			}
+			if got := hex.EncodeToString(c.Recordings.key); got != tt.key {
+				t.Errorf("key %s, want %s", got, tt.key)
+			}
+		})
+	}
+}
+
+func TestRetentionOverSixMonthsRefused(t *testing.T) {
+	for _, v := range []string{"200d", "182d", "4400h"} {
+		_, err := configFrom(t, "recordings:\n  retention: "+v+"\n", nil)
+		want := "recordings.retention: " + v + " is over 6 months: recordings may be kept no more than 6 months (CNIL deliberation 2014-474)"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("retention %s: error %v, want it to say %q", v, err, want)
+		}
+	}
+}
+
+func TestRecordingsAndUsersErrorsNameTheKey(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	user := func(name, role, h string) string {
+		return "    - {name: " + name + ", role: " + role + ", token_sha256: '" + h + "'}\n"
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"retention syntax", "recordings:\n  retention: half a year\n", "recordings.retention"},
+		{"retention zero", "recordings:\n  retention: 0d\n", "recordings.retention"},
+		{"purge interval", "recordings:\n  purge_interval: 0s\n", "recordings.purge_interval"},
+		{"short key", "recordings:\n  encryption_key: abcd\n", "recordings.encryption_key"},
+		{"base64 of 16 bytes", "recordings:\n  encryption_key: AAAAAAAAAAAAAAAAAAAAAA==\n", "recordings.encryption_key"},
+		{"both keys", "recordings:\n  encryption_key: " + hash + "\n  encryption_key_file: /k\n", "recordings.encryption_key"},
+		{"missing key file", "recordings:\n  encryption_key_file: /no/such/key\n", "recordings.encryption_key_file"},
+		{"bad role", "http:\n  users:\n" + user("ann", "admin", hash) + user("bob", "boss", strings.Repeat("cd", 32)), "http.users[1].role"},
+		{"short hash", "http:\n  users:\n" + user("ann", "agent", "abc"), "http.users[0].token_sha256"},
+		{"not hex", "http:\n  users:\n" + user("ann", "agent", strings.Repeat("zz", 32)), "http.users[0].token_sha256"},
+		{"same token", "http:\n  users:\n" + user("ann", "agent", hash) + user("bob", "agent", hash), "http.users[1].token_sha256"},
+		{"bad name", "http:\n  users:\n" + user("'a:b'", "agent", hash), "http.users[0].name"},
+		{"twice", "http:\n  users:\n" + user("ann", "agent", hash) + user("ann", "admin", strings.Repeat("cd", 32)), "http.users[1].name"},
+		{"unknown user key", "http:\n  users:\n    - {name: ann, role: agent, token: secret}\n", "token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := configFrom(t, tt.yaml, nil)
+			if err == nil {
+				t.Fatalf("config accepted, want an error naming %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestKeyNeverInErrors(t *testing.T) {
+	secret := strings.Repeat("9f", 31) + "zz" // 64 characters, not hex
+	_, err := configFrom(t, "recordings:\n  encryption_key: "+secret+"\n", nil)
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("error %v must refuse the key without showing it", err)
+	}
+}
+
+func TestUsersDecoded(t *testing.T) {
+	c, err := configFrom(t, "http:\n  users:\n    - name: ann\n      role: supervisor\n      token_sha256: "+strings.Repeat("AB", 32)+"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []web.User{{Name: "ann", Role: web.RoleSupervisor, TokenSHA256: strings.Repeat("ab", 32)}}
+	if got := c.HTTP.users(); !reflect.DeepEqual(got, want) {
+		t.Errorf("users %+v, want %+v", got, want)
 	}
 }

@@ -7,6 +7,8 @@
 //	ivrd [serve] [flags]            run the server (default)
 //	ivrd validate [--flows DIR]     check the flows, print errors and warnings
 //	ivrd simulate FLOW [--dtmf KEYS] run a flow in the terminal
+//	ivrd purge [--dry-run]          delete the expired recordings now
+//	ivrd token NAME ROLE            make a token for a user of the HTTP API
 //	ivrd version                    print the version
 package main
 
@@ -34,6 +36,8 @@ Usage:
   ivrd [serve] [flags]              run the server (default)
   ivrd validate [flags]             check the flows; exit 1 on errors
   ivrd simulate FLOW [--dtmf KEYS]  run a flow in the terminal (no phone needed)
+  ivrd purge [--dry-run]            delete the expired recordings now (or list them)
+  ivrd token NAME ROLE              make a token for a user of the HTTP API
   ivrd version                      print the version
 
 Run "ivrd COMMAND --help" for the flags of a command.
@@ -68,6 +72,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdValidate(ctx, args, stdout, stderr)
 	case "simulate":
 		err = cmdSimulate(ctx, args, stdin, stdout, stderr)
+	case "purge":
+		err = cmdPurge(ctx, args, stdout, stderr)
+	case "token":
+		err = cmdToken(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

@@ -18,6 +18,7 @@ import (
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/ivr/loader"
 	"github.com/ivrd/ivrd/media"
+	"github.com/ivrd/ivrd/recordings"
 	"github.com/ivrd/ivrd/routing"
 	"github.com/ivrd/ivrd/sip"
 	"github.com/ivrd/ivrd/store"
@@ -56,6 +57,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Warn("contacts left waiting by a previous run marked abandoned", "count", n)
 	}
 
+	recs, err := newRecordings(db, cfg, log)
+	if err != nil {
+		return err
+	}
+	// Leftovers of a crash are completed or flagged before any new
+	// recording starts, never silently kept.
+	rep, err := recs.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recover recordings: %w", err)
+	}
+	logRecovery(log, rep)
+
 	lib := loader.NewLibrary(flowOptions(cfg, log.With("component", "flows")))
 	if err := lib.Reload(ctx); err != nil {
 		// Nothing served before: refuse to start rather than answer calls
@@ -66,6 +79,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	engine := ivr.NewEngine(lib,
 		ivr.WithQueue(queues),
 		ivr.WithCallLog(calls),
+		ivr.WithRecordings(recs),
 		ivr.WithLogger(log),
 	)
 
@@ -87,6 +101,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Flows.Watch {
 		goRun("watch flows", lib.Watch)
 	}
+	// Expired recordings go now, then every purge_interval.
+	goRun("purge recordings", func(ctx context.Context) error {
+		recs.RunPurger(ctx, cfg.Recordings.PurgeInterval)
+		return nil
+	})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -153,6 +172,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Calls:  calls,
 		Queues: queues,
 		Flows:  libStatus{lib},
+		// Recordings are reached by the configured users only.
+		Recordings: recs,
+		Users:      cfg.HTTP.users(),
 		// Asterisk fetches prompts by content id (asterisk/README.md).
 		Prompts: &promptIndex{flows: lib},
 		Health: func() any {
@@ -211,6 +233,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// logRecovery sums up what start-up recovery found, at Warn when a crash
+// left anything: the service logs each leftover, at Warn, as it handles it.
+func logRecovery(log *slog.Logger, rep recordings.RecoveryReport) {
+	if len(rep.Items) == 0 {
+		return
+	}
+	log.Warn("recordings left over by a previous run", "leftovers", len(rep.Items),
+		"recovered", rep.Count(recordings.RecoveryCompleted), "damaged", rep.Count(recordings.RecoveryDamaged),
+		"quarantined", rep.Count(recordings.RecoveryQuarantined), "pending", rep.Count(recordings.RecoveryPending))
 }
 
 // libStatus adapts the flow library to the web API.

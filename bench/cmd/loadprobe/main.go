@@ -43,6 +43,8 @@ func main() {
 		err = cmdMeasure(ctx, os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
+	case "compare":
+		err = cmdCompare(os.Args[2:])
 	default:
 		usage()
 	}

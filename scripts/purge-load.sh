@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# purge-load.sh — the purge benchmark of `make bench`: the retention purge
+# of 100,000 expired recordings (rows and files) while ivrd holds calls, and
+# what it does to their 20 ms pacing.
+#
+# The store is seeded (bench/cmd/seedrecordings) with N recordings that
+# expire shortly after the calls are up. sipp then places CALLS calls of the
+# bench flow; loadprobe measures the pacing of its own probe calls for
+# WINDOW seconds with no purge (baseline), then again while `ivrd purge`
+# deletes the expired recordings from the same store. Everything runs on
+# loopback on this machine.
+#
+# Settings (environment): N=100000 CALLS=1000 RATE=100 WINDOW=20 PROBES=20
+# BASE_PORT=26000 RTP_PORTS=10000-24998. The summary goes to stdout and
+# data/bench/purge-latest.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-100000}
+CALLS=${CALLS:-1000}
+RATE=${RATE:-100}
+WINDOW=${WINDOW:-20}
+PROBES=${PROBES:-20}
+BASE_PORT=${BASE_PORT:-26000}
+RTP_PORTS=${RTP_PORTS:-10000-24998}
+SIP_ADDR=127.0.0.1:$((BASE_PORT + 60))
+HTTP_ADDR=127.0.0.1:$((BASE_PORT + 80))
+SIPP_PORT=$((BASE_PORT + 62))
+SIPP_MEDIA=$((BASE_PORT + 64))
+HEALTH=http://$HTTP_ADDR/healthz
+NUMBER=4000
+
+for tool in sipp espeak-ng curl go; do
+	command -v "$tool" >/dev/null || { echo "purge-load.sh: $tool not found (make test-deps)" >&2; exit 1; }
+done
+IVRD_BIN=${IVRD_BIN:-bin/ivrd}
+[ -x "$IVRD_BIN" ] || { echo "purge-load.sh: $IVRD_BIN missing (make build)" >&2; exit 1; }
+
+RUN=data/bench/purge-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
+go build -o "$RUN/loadprobe" ./bench/cmd/loadprobe
+go build -o "$RUN/seedrecordings" ./bench/cmd/seedrecordings
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+cat >"$RUN/ivrd.yaml" <<YAML
+data_dir: $RUN/data
+log: {level: warn, format: text}
+flows: {dir: $PWD/bench/flows, watch: false}
+tts: {cache_dir: $PWD/data/bench/tts}
+sip:
+  udp: $SIP_ADDR
+  tcp: ""
+  rtp_ports: $RTP_PORTS
+  media_timeout: 0
+http: {addr: $HTTP_ADDR}
+shutdown: {drain: 2s}
+YAML
+
+ramp=$(( (CALLS + RATE - 1) / RATE ))
+# The recordings expire once the calls are up and the baseline is measured.
+expire_in=$(( ramp + WINDOW + 60 ))
+echo "purge-load: seeding $N recordings expiring in ${expire_in}s"
+"$RUN/seedrecordings" -db "$RUN/data/ivrd.db" -dir "$RUN/data/recordings" -n "$N" -expire-in "${expire_in}s"
+t_seeded=$(date +%s)
+
+IVRD_PID=
+SIPP_PID=
+cleanup() {
+	[ -n "$SIPP_PID" ] && kill "$SIPP_PID" 2>/dev/null || true
+	if [ -n "$IVRD_PID" ] && kill -0 "$IVRD_PID" 2>/dev/null; then
+		kill -TERM "$IVRD_PID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$IVRD_PID" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$IVRD_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT INT TERM
+health() { curl -fsS --max-time 2 "$HEALTH" 2>/dev/null || true; }
+
+"$IVRD_BIN" serve --config "$RUN/ivrd.yaml" >"$RUN/ivrd.log" 2>&1 &
+IVRD_PID=$!
+for i in $(seq 120); do
+	[ -n "$(health)" ] && break
+	kill -0 "$IVRD_PID" 2>/dev/null || { echo "purge-load: ivrd exited:" >&2; cat "$RUN/ivrd.log" >&2; exit 1; }
+	[ "$i" -eq 120 ] && { echo "purge-load: ivrd not healthy after 60 s" >&2; exit 1; }
+	sleep 0.5
+done
+
+hold_s=$(( expire_in + 2 * WINDOW + 120 ))
+echo "purge-load: sipp $RATE calls/s up to $CALLS, each held ${hold_s} s"
+sipp -sf bench/sipp/load.xml -s "$NUMBER" -i 127.0.0.1 -p "$SIPP_PORT" -mp "$SIPP_MEDIA" \
+	-r "$RATE" -l "$CALLS" -m "$CALLS" -d "$((hold_s * 1000))" -fd 1 \
+	-timeout "$(( hold_s + 2 * ramp + 60 ))" -timeout_error -nostdin \
+	"$SIP_ADDR" >"$RUN/sipp.out" 2>&1 &
+SIPP_PID=$!
+
+echo "purge-load: baseline window (${WINDOW}s, no purge)"
+"$RUN/loadprobe" measure -pid "$IVRD_PID" -sipp-pid "$SIPP_PID" -health "$HEALTH" \
+	-sip "$SIP_ADDR" -number "$NUMBER" -want "$CALLS" -wait "$(( ramp + 30 ))s" -settle 5s \
+	-calls "$PROBES" -window "${WINDOW}s" -out "$RUN/baseline.json"
+
+# Wait for the expiry, then measure while the purge runs.
+now=$(date +%s)
+left=$(( t_seeded + expire_in + 1 - now ))
+[ "$left" -gt 0 ] && sleep "$left"
+echo "purge-load: purge window (${WINDOW}s, ivrd purge of $N recordings starts 2 s in)"
+"$RUN/loadprobe" measure -pid "$IVRD_PID" -sipp-pid "$SIPP_PID" -health "$HEALTH" \
+	-sip "$SIP_ADDR" -number "$NUMBER" -want "$CALLS" -wait 10s -settle 0s \
+	-calls "$PROBES" -window "${WINDOW}s" -out "$RUN/purge.json" &
+PROBE_PID=$!
+sleep 2
+t0=$(date +%s.%N)
+"$IVRD_BIN" purge --config "$RUN/ivrd.yaml" >"$RUN/purge.out" 2>&1
+t1=$(date +%s.%N)
+wait "$PROBE_PID"
+left_rows=$(find "$RUN/data/recordings" -type f -name '*.wav' | wc -l)
+
+{
+	echo "Purge of $N expired recordings (rows and files) while ivrd holds $CALLS calls (sipp), $(nproc) CPUs, loopback."
+	awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { d = b - a; printf "ivrd purge: %.1f s, %.0f recordings/s; files left: ", d, n / d }'
+	echo "$left_rows"
+	tail -n 3 "$RUN/purge.out"
+	echo
+	"$RUN/loadprobe" compare -files "no purge=$RUN/baseline.json,during purge=$RUN/purge.json"
+} | tee "$RUN/summary.txt"
+cp "$RUN/summary.txt" data/bench/purge-latest.txt
+echo "purge-load: summary in data/bench/purge-latest.txt, run files in $RUN"
