@@ -172,8 +172,11 @@ type ivrdOptions struct {
 	// Drain is shutdown.drain; default 20s.
 	Drain time.Duration
 	// Config is YAML appended to the generated configuration, for
-	// sections it does not write (ari:).
+	// sections it does not write (ari:, recordings:).
 	Config string
+	// HTTP is YAML added to the http: section (users:), indented by two
+	// spaces.
+	HTTP string
 }
 
 // ivrdProc is one running ivrd.
@@ -238,16 +241,24 @@ sip:
   media_timeout: 30s
 http:
   addr: %[7]s
-shutdown:
+%[9]sshutdown:
   drain: %[8]s
 `, dir, flowsDir, ttsCache, p.sipAddr, rtpMin, rtpMin+19,
-		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain) + opts.Config
+		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain, opts.HTTP) + opts.Config
 	if err := os.WriteFile(p.config, []byte(config), 0o644); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
 
+	p.launch(t)
+	return p
+}
+
+// launch starts `ivrd serve` with p's config and waits until /healthz
+// answers. Cleanup stops it; its log is printed when the test failed.
+func (p *ivrdProc) launch(t testing.TB) {
+	t.Helper()
 	p.cmd = exec.Command(ivrdBin, "serve", "--config", p.config)
-	p.cmd.Dir = dir
+	p.cmd.Dir = p.dir
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {
@@ -275,7 +286,7 @@ shutdown:
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -283,6 +294,24 @@ shutdown:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// restart starts a new ivrd on the configuration, folders and ports of p,
+// which must have exited (killed or stopped).
+func restart(t testing.TB, p *ivrdProc) *ivrdProc {
+	t.Helper()
+	select {
+	case <-p.exited:
+	default:
+		t.Fatal("restart: ivrd still running")
+	}
+	q := &ivrdProc{
+		t: t, dir: p.dir, config: p.config, flowsDir: p.flowsDir,
+		sipPort: p.sipPort, sipAddr: p.sipAddr, httpURL: p.httpURL,
+		log: &syncBuffer{}, exited: make(chan struct{}),
+	}
+	q.launch(t)
+	return q
 }
 
 // signal sends sig to ivrd.
