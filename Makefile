@@ -41,8 +41,9 @@ test: test-deps
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 bench: test-deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./media/ ./sip/
+	$(GO) test -run '^$$' -bench . -benchmem ./media/ ./sip/ ./recordings/...
 	scripts/load.sh
+	scripts/purge-load.sh
 
 call:
 	@scripts/call.sh $(NUMBER)
