@@ -102,7 +102,10 @@ type recordingDoc struct {
 	Encrypted       bool    `json:"encrypted"`
 	ConsentID       string  `json:"consent_id"`
 	Pauses          []struct {
-		Reason string `json:"reason"`
+		Reason        string     `json:"reason"`
+		OffsetSeconds float64    `json:"offset_seconds"`
+		At            time.Time  `json:"at"`
+		ResumedAt     *time.Time `json:"resumed_at"`
 	} `json:"pauses"`
 	Hold *struct {
 		By     string `json:"by"`
@@ -349,6 +352,12 @@ func recordAccepted(t *testing.T, p *ivrdProc, d driverTarget, admin, caller str
 	}
 	if len(r.Pauses) != 1 || !strings.Contains(r.Pauses[0].Reason, "card") {
 		t.Errorf("pauses %s, want one for the sensitive card collect", dump(r.Pauses))
+	} else if card, ok := visit(rec, "card"); ok {
+		// The pause sits where the card collect started in the audio.
+		want := card.At.Sub(start.At).Seconds()
+		if got := r.Pauses[0].OffsetSeconds; math.Abs(got-want) > 0.3 {
+			t.Errorf("pause at %.3f s into the recording, want %.3f s (the card collect)", got, want)
+		}
 	}
 
 	wav := p.download(t, admin, r.ID)
@@ -382,6 +391,24 @@ func recordAccepted(t *testing.T, p *ivrdProc, d driverTarget, admin, caller str
 	t.Logf("%s: RMS left (caller) %.4f, right (ivrd) %.4f", d.name, left, right)
 	if left < 0.01 || right < 0.01 {
 		t.Errorf("RMS left %.4f right %.4f: a side of the call is missing", left, right)
+	}
+	// While the card number was asked, neither side was recorded (the
+	// caller kept talking and ivrd played the card prompt).
+	if len(r.Pauses) == 1 && r.Pauses[0].ResumedAt != nil {
+		p := r.Pauses[0]
+		from, length := p.OffsetSeconds+0.1, p.ResumedAt.Sub(p.At).Seconds()-0.2
+		if length < 0.5 {
+			t.Fatalf("pause of %.3f s, too short to check", length+0.2)
+		}
+		cut := filepath.Join(t.TempDir(), "pause.wav")
+		if out, err := exec.Command("sox", wav, cut, "trim", fmt.Sprintf("%.3f", from), fmt.Sprintf("%.3f", length)).CombinedOutput(); err != nil {
+			t.Fatalf("sox trim: %v: %s", err, out)
+		}
+		pl, pr := channelRMS(t, cut, 1), channelRMS(t, cut, 2)
+		t.Logf("%s: during the %.1f s pause: RMS left %.5f, right %.5f", d.name, length, pl, pr)
+		if pl > 0.001 || pr > 0.001 {
+			t.Errorf("sensitive input recorded: RMS left %.5f right %.5f during the pause, want silence", pl, pr)
+		}
 	}
 	return r
 }

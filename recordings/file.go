@@ -49,7 +49,8 @@ func (s *Service) create(ctx context.Context, m ivr.RecordingMeta) (*file, error
 	if err != nil {
 		return nil, fmt.Errorf("create recording for call %s: %w", m.CallID, err)
 	}
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	// Durable: after a power loss, a file must never outlive its row.
+	err = s.db.WriteDurable(ctx, func(tx *sql.Tx) error {
 		// The check and the insert share the transaction: a refusal
 		// committed before it is seen.
 		var accepted, refused bool
@@ -90,7 +91,7 @@ func (s *Service) create(ctx context.Context, m ivr.RecordingMeta) (*file, error
 	}
 	s.log.InfoContext(ctx, "recording started", "call_id", m.CallID, "recording_id", id,
 		"node", m.Node, "queue", m.Queue, "encrypted", s.key != nil)
-	return &file{s: s, id: id, callID: m.CallID, w: w}, nil
+	return &file{s: s, id: id, callID: m.CallID, started: started, w: w}, nil
 }
 
 func (s *Service) deleteRow(ctx context.Context, id string) error {
@@ -112,7 +113,11 @@ type file struct {
 	s      *Service
 	id     string
 	callID string
-	w      *audiofile.Writer
+	// started is when the audio begins: drivers keep wall-clock time
+	// (silence where nothing was heard), so a pause's offset into the audio
+	// is its time since started, whatever the driver has delivered yet.
+	started time.Time
+	w       *audiofile.Writer
 
 	mu     sync.Mutex // serialises WriteFrames with the closing of the file
 	closed bool
@@ -149,7 +154,7 @@ func (f *file) Pause(at time.Time, reason string) {
 	if f.isClosed() {
 		return
 	}
-	offset := time.Duration(f.w.Samples()) * time.Second / audiofile.SampleRate
+	offset := max(at.Sub(f.started), 0)
 	f.notes.Lock()
 	defer f.notes.Unlock()
 	if n := len(f.pauses); n > 0 && f.pauses[n-1].ResumedAt == nil {

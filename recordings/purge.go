@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/ivrd/ivrd/recordings/audiofile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -64,7 +65,9 @@ type purgeRow struct {
 // earlier), then writes a purge-log row per recording and deletes the
 // rows. Interrupted anywhere, it leaves rows whose files may be gone and
 // which the next purge finishes; never a file without its row, never a
-// recording logged twice. Recordings still being written are not purged.
+// recording logged twice. A recording still marked as being written once it
+// expired (180 days on: its process died, or its completion could not be
+// stored) goes too, with its temporary file.
 func (s *Service) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 	s.purgeMu.Lock()
 	defer s.purgeMu.Unlock()
@@ -87,7 +90,7 @@ func (s *Service) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 
 const expiredQuery = `SELECT id, call_id, started_at, expires_at, size, sha256, rel_path
 	FROM recordings
-	WHERE expires_at <= ? AND hold_by IS NULL AND state <> 'recording'
+	WHERE expires_at <= ? AND hold_by IS NULL
 		AND (expires_at, id) > (?, ?)
 	ORDER BY expires_at, id LIMIT ?`
 
@@ -99,7 +102,11 @@ func (s *Service) listExpired(ctx context.Context, now time.Time, rep *PurgeRepo
 		if err != nil {
 			return err
 		}
+		writing, _ := s.activeSet()
 		for _, r := range batch {
+			if writing[r.ID] {
+				continue
+			}
 			rep.Items = append(rep.Items, r.PurgeItem)
 			rep.Bytes += r.Size
 		}
@@ -138,10 +145,20 @@ func (s *Service) purgeExpired(ctx context.Context, now time.Time, rep *PurgeRep
 			}
 			done = done[:0]
 			dirs := map[string]bool{}
+			writing, _ := s.activeSet()
 			for _, r := range batch {
+				if writing[r.ID] {
+					continue // this process still writes it
+				}
 				p, err := s.abs(r.rel)
 				if err == nil {
 					err = removeFile(p)
+				}
+				if err == nil {
+					// A recording still open past its expiry (its process
+					// died, or its completion could not be stored) may
+					// have only its temporary file.
+					err = removeFile(p + audiofile.PartSuffix)
 				}
 				if err != nil {
 					fileErrs = append(fileErrs, fmt.Errorf("delete recording %s: %w", r.ID, err))
@@ -291,13 +308,14 @@ func (s *Service) sweepQuarantine(ctx context.Context, now time.Time, rep *Purge
 	return nil
 }
 
-// RunPurger purges now, then every interval, until ctx is done. Each run
-// is logged with its counts.
+// RunPurger purges now, then whenever the next recording expires and at
+// least every interval, until ctx is done. Each run is logged with its
+// counts.
 func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Hour
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		start := time.Now()
@@ -310,12 +328,35 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 		} else {
 			s.log.DebugContext(ctx, "recordings purge: nothing expired")
 		}
+		t.Reset(s.nextPurge(ctx, interval))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// minPurgeWait spaces purges when recordings expire one after the other.
+const minPurgeWait = time.Second
+
+// nextPurge is how long to wait for the next purge: until the next
+// recording expires, so that none is kept past its expires_at longer than
+// the purge takes, and at most interval (recordings that a purge could not
+// delete are retried then).
+func (s *Service) nextPurge(ctx context.Context, interval time.Duration) time.Duration {
+	var next sql.NullString
+	err := s.db.Reader().QueryRowContext(ctx,
+		`SELECT MIN(expires_at) FROM recordings WHERE hold_by IS NULL AND expires_at > ?`,
+		store.FormatTime(s.now())).Scan(&next)
+	if err != nil || !next.Valid {
+		return interval
+	}
+	at, err := store.ParseTime(next.String)
+	if err != nil {
+		return interval
+	}
+	return min(max(at.Sub(s.now()), minPurgeWait), interval)
 }
 
 // PurgeLog returns the last purge-log rows, newest first.

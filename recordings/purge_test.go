@@ -76,7 +76,7 @@ func seed(t *testing.T, e *env) *seeded {
 		sd.kept = append(sd.kept, id)
 	}
 	cid := e.consent(t, "call-open", ivr.ConsentAccepted)
-	f, err := e.s.Create(ctx, meta("call-open", cid, t0.Add(-200*day)))
+	f, err := e.s.Create(ctx, meta("call-open", cid, t0.Add(-179*day)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,5 +475,71 @@ func TestRunPurger(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("RunPurger did not return after cancel")
+	}
+}
+
+// A recording left in state recording past its expiry (the process that
+// wrote it died and no start-up recovered it, or its completion could not
+// be stored) is purged with its temporary file; one this process is still
+// writing is not.
+func TestPurgeStaleRecording(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.clock.Set(t0.Add(-200 * day))
+	cid := e.consent(t, "call-stale", ivr.ConsentAccepted)
+	stale, err := e.s.Create(ctx, meta("call-stale", cid, t0.Add(-200*day)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleID := stale.ID()
+	part := filepath.Join(e.dir, filepath.FromSlash(e.relPath(t, staleID))) + audiofile.PartSuffix
+	if !exists(t, part) {
+		t.Fatalf("no temporary file %s", part)
+	}
+	e.s.clearActive(staleID) // as if its process had died
+	cid2 := e.consent(t, "call-live", ivr.ConsentAccepted)
+	live, err := e.s.Create(ctx, meta("call-live", cid2, t0.Add(-200*day)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Abort(context.Background()) })
+	e.clock.Set(t0)
+
+	rep, err := e.s.Purge(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(rep.Items); !sameIDs(got, []string{staleID}) {
+		t.Errorf("purged %v, want only the stale %s", got, staleID)
+	}
+	if exists(t, part) {
+		t.Errorf("temporary file %s still there", part)
+	}
+	if _, err := e.s.Get(ctx, staleID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("stale row: %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.Get(ctx, live.ID()); err != nil {
+		t.Errorf("recording being written was purged: %v", err)
+	}
+}
+
+// The purger wakes up when the next recording expires, not only every
+// interval: a recording is never kept past its expires_at for longer than
+// the purge takes.
+func TestNextPurge(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	if got := e.s.nextPurge(ctx, time.Hour); got != time.Hour {
+		t.Errorf("empty store: next purge in %v, want the interval", got)
+	}
+	e.record(t, "call-soon", t0.Add(-DefaultRetention+10*time.Minute), 1)
+	e.record(t, "call-later", t0.Add(-DefaultRetention+20*time.Minute), 1)
+	e.record(t, "call-past", t0.Add(-DefaultRetention-time.Hour), 1) // expired, awaiting the purge
+	e.clock.Set(t0)
+	if got := e.s.nextPurge(ctx, time.Hour); got != 10*time.Minute {
+		t.Errorf("next purge in %v, want 10m (the next expiry)", got)
+	}
+	if got := e.s.nextPurge(ctx, 5*time.Minute); got != 5*time.Minute {
+		t.Errorf("next purge in %v, want the 5m interval", got)
 	}
 }

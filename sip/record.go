@@ -35,7 +35,20 @@ func (c *call) Record(ctx context.Context, sink ivr.RecordSink) (ivr.Recorder, e
 	}
 	// The call's context ends at BYE, before the handler returns and the
 	// session closes: the recording must not go on meanwhile.
-	context.AfterFunc(c.ctx, r.End)
+	unhook := context.AfterFunc(c.ctx, r.End)
 	c.log.Debug("recording the call")
-	return r, nil
+	return &recorder{Recorder: r, unhook: unhook}, nil
+}
+
+// recorder is a media recorder that also lets go of the call's context
+// when stopped, so a call recorded several times keeps no stopped
+// recorder referenced until it ends.
+type recorder struct {
+	*media.Recorder
+	unhook func() bool
+}
+
+func (r *recorder) Stop(ctx context.Context) error {
+	r.unhook()
+	return r.Recorder.Stop(ctx)
 }

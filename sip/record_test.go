@@ -132,7 +132,7 @@ func TestRecord(t *testing.T) {
 	if lo, hi := byeAt.Sub(st.at)-40*time.Millisecond, byeDone.Sub(st.at)+40*time.Millisecond; got < lo || got > hi {
 		t.Errorf("recording lasts %v, want between %v and %v (record to BYE)", got, lo, hi)
 	}
-	rs := st.rec.(*media.Recorder).Stats()
+	rs := st.rec.(*recorder).Stats()
 	if frames := uint64(n / 160); rs.Frames != frames || rs.CallerLate > frames/4 {
 		t.Errorf("stats %+v for %d frames: the caller's RTP did not reach the recording", rs, frames)
 	}

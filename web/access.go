@@ -37,6 +37,11 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string, ro
 			Remote: r.RemoteAddr,
 		},
 	}
+	// What was asked for goes in the row even when it is refused: an id of
+	// the right shape, never looked up before the user is known.
+	if id := r.PathValue("id"); ValidRecordingID(id) {
+		a.entry.RecordingID = id
+	}
 	if a.user == nil {
 		if s.audit(w, r, a, OutcomeUnauthenticated, "") {
 			w.Header().Set("WWW-Authenticate", challenge)

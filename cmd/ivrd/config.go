@@ -486,6 +486,9 @@ func (h *HTTPConfig) validateUsers() error {
 	return nil
 }
 
+// maxPurgeInterval bounds recordings.purge_interval.
+const maxPurgeInterval = 24 * time.Hour
+
 func (r *RecordingsConfig) validate() error {
 	d, err := parseRetention(r.Retention)
 	if err != nil {
@@ -498,8 +501,11 @@ func (r *RecordingsConfig) validate() error {
 		return bad("recordings.retention", "%s is over 6 months: recordings may be kept no more than 6 months (CNIL deliberation 2014-474)", r.Retention)
 	}
 	r.retention = d
-	if r.PurgeInterval <= 0 {
+	switch {
+	case r.PurgeInterval <= 0:
 		return bad("recordings.purge_interval", "must be positive: expired recordings must be purged")
+	case r.PurgeInterval > maxPurgeInterval:
+		return bad("recordings.purge_interval", "%v is over %v: recordings a purge could not delete would wait too long for the next", r.PurgeInterval, maxPurgeInterval)
 	}
 	switch {
 	case r.EncryptionKey != "" && r.EncryptionKeyFile != "":

@@ -206,6 +206,7 @@ func TestRecordingsAndUsersErrorsNameTheKey(t *testing.T) {
 		{"retention syntax", "recordings:\n  retention: half a year\n", "recordings.retention"},
 		{"retention zero", "recordings:\n  retention: 0d\n", "recordings.retention"},
 		{"purge interval", "recordings:\n  purge_interval: 0s\n", "recordings.purge_interval"},
+		{"purge interval of a year", "recordings:\n  purge_interval: 8760h\n", "recordings.purge_interval"},
 		{"short key", "recordings:\n  encryption_key: abcd\n", "recordings.encryption_key"},
 		{"base64 of 16 bytes", "recordings:\n  encryption_key: AAAAAAAAAAAAAAAAAAAAAA==\n", "recordings.encryption_key"},
 		{"both keys", "recordings:\n  encryption_key: " + hash + "\n  encryption_key_file: /k\n", "recordings.encryption_key"},

@@ -223,6 +223,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		cancel()
 	}
+	// Recordings of calls that agents took are closed when those calls
+	// end; let them finish (under Asterisk that fetches their audio) before
+	// the store closes. What is cut short is recovered at the next start.
+	rctx, cancel := context.WithTimeout(context.Background(), recordingsCloseTimeout)
+	if err := engine.Wait(rctx); err != nil {
+		log.Warn("recordings still closing at shutdown; the next start recovers them", "err", err)
+	}
+	cancel()
 	stopBG()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -234,6 +242,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	log.Info("stopped")
 	return nil
 }
+
+// recordingsCloseTimeout bounds the wait for recordings being closed at
+// shutdown.
+const recordingsCloseTimeout = 45 * time.Second
 
 // logRecovery sums up what start-up recovery found, at Warn when a crash
 // left anything: the service logs each leftover, at Warn, as it handles it.

@@ -67,7 +67,7 @@ CREATE TABLE recordings (
 -- The purge reads the expired recordings in expiry order and skips held
 -- ones and ones still being written.
 CREATE INDEX recordings_purge ON recordings (expires_at, id)
-	WHERE hold_by IS NULL AND state <> 'recording';
+	WHERE hold_by IS NULL;
 -- Start-up recovery finds the recordings a crash left open.
 CREATE INDEX recordings_open ON recordings (started_at) WHERE state = 'recording';
 CREATE INDEX recordings_call_id ON recordings (call_id, started_at);
