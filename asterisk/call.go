@@ -43,12 +43,19 @@ type call struct {
 	hold        *hold       // the holding bridge the call waits in, if any
 	recordings  int         // recordings started, to name the next one
 	recorders   []*recorder // recordings not stopped yet
+
+	// gone is fired when the channel is really over: hung up or destroyed,
+	// its recording's snoop channels ended on their own, or the driver no
+	// longer follows it. A call continued in the dialplan outlives its
+	// context; its recordings go on until gone.
+	gone *signal
 }
 
 var (
 	_ ivr.Call       = (*call)(nil)
 	_ ivr.Transferer = (*call)(nil)
 	_ ivr.Holder     = (*call)(nil)
+	_ ivr.Lingerer   = (*call)(nil)
 )
 
 func newCall(d *Driver, e *ari.StasisStart, log *slog.Logger) *call {
@@ -60,6 +67,7 @@ func newCall(d *Driver, e *ari.StasisStart, log *slog.Logger) *call {
 		dtmf:      make(chan ivr.DTMF, dtmfBuffer),
 		answered:  ch.State == "Up",
 		playbacks: map[string]*playback{},
+		gone:      newSignal(),
 	}
 	if ch.Caller != nil {
 		c.caller = ch.Caller.Number
@@ -77,6 +85,13 @@ func newCall(d *Driver, e *ari.StasisStart, log *slog.Logger) *call {
 func (c *call) ID() string      { return c.id }
 func (c *call) Caller() string  { return c.caller }
 func (c *call) Dialled() string { return c.dialled }
+
+// Gone is closed when the channel is over (ChannelHangupRequest or
+// ChannelDestroyed, or, once the call went on in the dialplan where the
+// application may no longer hear of the channel, the end of its
+// recording's snoop channels), when the driver stops following the call
+// (its handler returned and nothing records it) or when the driver stops.
+func (c *call) Gone() <-chan struct{} { return c.gone.c }
 
 // DTMF delivers ChannelDtmfReceived events; never closed.
 func (c *call) DTMF() <-chan ivr.DTMF { return c.dtmf }
@@ -245,8 +260,10 @@ func (c *call) TransferToQueue(ctx context.Context, ct ivr.Contact) (bool, error
 //
 //   - IVRD_RECORDING_CONSENT: accepted, refused, or empty when the flow did
 //     not ask;
-//   - IVRD_RECORD: 1 when the agent conversation is to be recorded (the
-//     queue asks for it and the caller accepted), else 0.
+//   - IVRD_RECORD: 1 when ivrd records the agent conversation itself (the
+//     queue asks for it and the caller accepted), else 0. The dialplan must
+//     not record these calls: ivrd's recordings store keeps retention,
+//     encryption and audit.
 func handoffVars(ct ivr.Contact, recordAgent bool) [][2]string {
 	vars, err := json.Marshal(ct.Vars)
 	if err != nil || ct.Vars == nil {

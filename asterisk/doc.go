@@ -32,7 +32,11 @@
 // IVRD_* channel variables and continues to a context that runs Queue().
 // The caller's recording consent goes with it in inherited variables
 // (IVRD_RECORDING_CONSENT, IVRD_RECORD), so that no leg the dialplan
-// creates is recorded after a refusal.
+// creates is recorded after a refusal. When the queue records the agent
+// conversation, ivrd records it there itself: the call implements
+// ivr.Lingerer, its recording outlives the handler, and the call is gone
+// when its recording's snoop channels end (Asterisk sends nothing else of
+// a channel that left the application) or its channel's hang-up is seen.
 //
 // The driver keeps one websocket to Asterisk for events and reconnects with
 // exponential backoff when it drops; on reconnection it ends the calls

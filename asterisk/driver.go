@@ -36,6 +36,10 @@ type Driver struct {
 	calls   map[string]*call // by channel id
 	legs    map[string]*leg  // recordings in progress, by name
 	changed chan struct{}    // closed and replaced when a call ends
+	// lingering holds the calls continued in the dialplan whose agent
+	// conversation is being recorded, by channel id, until they are gone.
+	lingering map[string]*call
+	stopping  bool // stop began: no call lingers any more
 }
 
 // New returns a driver for cfg; it connects when Run is called.
@@ -51,6 +55,8 @@ func New(cfg Config) (*Driver, error) {
 		calls:   map[string]*call{},
 		legs:    map[string]*leg{},
 		changed: make(chan struct{}),
+
+		lingering: map[string]*call{},
 	}, nil
 }
 
@@ -160,7 +166,17 @@ func (d *Driver) reconcile(ctx context.Context) {
 	for _, c := range d.calls {
 		calls = append(calls, c)
 	}
+	lingering := make([]*call, 0, len(d.lingering))
+	for _, c := range d.lingering {
+		lingering = append(lingering, c)
+	}
 	d.mu.Unlock()
+	for _, c := range lingering {
+		if ok, err := d.rest.channelExists(ctx, c.id); err == nil && !ok {
+			c.log.Info("channel continued in the dialplan vanished while ARI was disconnected")
+			c.gone.fire()
+		}
+	}
 	for _, c := range calls {
 		ok, err := d.rest.channelExists(ctx, c.id)
 		switch {
@@ -169,6 +185,7 @@ func (d *Driver) reconcile(ctx context.Context) {
 		case !ok:
 			c.log.Info("channel vanished while ARI was disconnected")
 			c.end(ivr.ErrCallerHangup)
+			c.gone.fire()
 		default:
 			c.reconcilePlaybacks(ctx)
 		}
@@ -188,10 +205,14 @@ func (d *Driver) dispatch(ev ari.Event) {
 		d.recordingEvent(ev)
 	case *ari.StasisEnd:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
+		d.snoopEnded(e.Channel.ID)
 	case *ari.ChannelHangupRequest:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
+		d.gone(e.Channel.ID)
 	case *ari.ChannelDestroyed:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
+		d.gone(e.Channel.ID)
+		d.snoopEnded(e.Channel.ID)
 	case *ari.ChannelDtmfReceived:
 		if c := d.call(e.Channel.ID); c != nil {
 			c.deliver(e.Digit, time.Now())
@@ -237,6 +258,20 @@ func (d *Driver) end(id string, cause error) {
 	}
 }
 
+// gone notes that a call's channel is over, whether the call runs in the
+// application or was continued in the dialplan.
+func (d *Driver) gone(id string) {
+	d.mu.Lock()
+	c := d.calls[id]
+	if c == nil {
+		c = d.lingering[id]
+	}
+	d.mu.Unlock()
+	if c != nil {
+		c.gone.fire()
+	}
+}
+
 // start creates the call of a channel entering the application and runs
 // the handler in its own goroutine.
 func (d *Driver) start(e *ari.StasisStart) {
@@ -272,8 +307,8 @@ func (d *Driver) serve(c *call) {
 	defer d.handlers.Done()
 	defer d.remove(c)
 	defer c.end(ErrHungUp)
-	defer c.unhold()        // a handler that did not stop its hold
-	defer c.stopRecorders() // recordings the handler left running
+	defer c.unhold()   // a handler that did not stop its hold
+	defer d.release(c) // recordings the handler left running
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -287,6 +322,36 @@ func (d *Driver) serve(c *call) {
 	}
 }
 
+// release deals with the recordings the handler left running when it
+// returned. Those of a call continued in the dialplan record the agent
+// conversation there: they go on until the call is gone, and are stopped
+// then (if the engine has not). Any other is stopped now, so that nothing
+// of the call stays in Asterisk's spool.
+func (d *Driver) release(c *call) {
+	c.mu.Lock()
+	linger := c.transferred && len(c.recorders) > 0
+	c.mu.Unlock()
+	d.mu.Lock()
+	if linger && !d.stopping && !c.gone.done() {
+		d.lingering[c.id] = c
+		d.handlers.Add(1)
+		d.mu.Unlock()
+		c.log.Info("call continued in the dialplan; recording until it hangs up")
+		go func() {
+			defer d.handlers.Done()
+			<-c.gone.c
+			d.mu.Lock()
+			delete(d.lingering, c.id)
+			d.mu.Unlock()
+			c.stopRecorders(false)
+		}()
+		return
+	}
+	d.mu.Unlock()
+	c.gone.fire() // the driver no longer follows the call
+	c.stopRecorders(true)
+}
+
 func (d *Driver) remove(c *call) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -298,12 +363,17 @@ func (d *Driver) remove(c *call) {
 	c.log.Info("call ended", "cause", context.Cause(c.ctx))
 }
 
-// stop cancels the calls still up and waits for their handlers.
+// stop cancels the calls still up, ends the recordings of the calls
+// continued in the dialplan, and waits for their handlers and recordings.
 func (d *Driver) stop() {
 	d.draining.Store(true)
 	d.mu.Lock()
+	d.stopping = true
 	for _, c := range d.calls {
 		c.end(ivr.ErrShutdown)
+	}
+	for _, c := range d.lingering {
+		c.gone.fire()
 	}
 	d.mu.Unlock()
 	d.handlers.Wait()

@@ -114,9 +114,10 @@ func closed(c <-chan struct{}) bool {
 type leg struct {
 	name     string
 	spy      string
-	entered  *signal // StasisStart of the snoop channel
-	started  *signal // RecordingStarted
-	finished *signal // RecordingFinished or RecordingFailed
+	r        *recorder // set before the leg is known to the driver
+	entered  *signal   // StasisStart of the snoop channel
+	started  *signal   // RecordingStarted
+	finished *signal   // RecordingFinished or RecordingFailed
 
 	mu        sync.Mutex
 	startedAt time.Time // Asterisk's time of RecordingStarted
@@ -160,12 +161,14 @@ func (c *call) Record(ctx context.Context, sink ivr.RecordSink) (ivr.Recorder, e
 	}
 	c.mu.Lock()
 	switch {
-	case c.ctx.Err() != nil:
+	case c.gone.done():
+		c.mu.Unlock()
+		return nil, fmt.Errorf("record: %w", ivr.ErrCallerHangup)
+	case c.ctx.Err() != nil && !c.transferred:
+		// A call continued in the dialplan can still be recorded there
+		// (the agent conversation), until it is gone.
 		c.mu.Unlock()
 		return nil, fmt.Errorf("record: %w", context.Cause(c.ctx))
-	case c.transferred:
-		c.mu.Unlock()
-		return nil, fmt.Errorf("record: %w", ErrTransferred)
 	}
 	c.recordings++
 	n := c.recordings
@@ -175,6 +178,7 @@ func (c *call) Record(ctx context.Context, sink ivr.RecordSink) (ivr.Recorder, e
 	r := &recorder{c: c, sink: sink}
 	for i, spy := range [2]string{spyIn, spyOut} {
 		r.legs[i] = newLeg(recordingName(d.cfg.App, c.id, n, spy), spy)
+		r.legs[i].r = r
 	}
 	r.log = c.log.With("recording", strings.TrimSuffix(r.legs[0].name, "-"+spyIn))
 	// Known before they exist: the snoops' StasisStart may come before the
@@ -182,7 +186,10 @@ func (c *call) Record(ctx context.Context, sink ivr.RecordSink) (ivr.Recorder, e
 	d.addLegs(r.legs[:])
 	if err := r.start(ctx); err != nil {
 		r.discard()
-		if cause := context.Cause(c.ctx); cause != nil {
+		if c.gone.done() {
+			return nil, fmt.Errorf("record: %w", ivr.ErrCallerHangup)
+		}
+		if cause := context.Cause(c.ctx); cause != nil && !c.isTransferred() {
 			return nil, fmt.Errorf("record: %w", cause)
 		}
 		return nil, fmt.Errorf("record: %w", err)
@@ -229,20 +236,38 @@ func (r *recorder) start(ctx context.Context) error {
 	return nil
 }
 
-// wait waits for s, for at most the request timeout.
+// wait waits for s, for at most the request timeout, while the call can
+// be recorded.
 func (r *recorder) wait(ctx context.Context, s *signal) error {
 	t := time.NewTimer(r.c.d.cfg.RequestTimeout)
 	defer t.Stop()
+	ended, cause := r.c.recordable()
 	select {
 	case <-s.c:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
-	case <-r.c.ctx.Done():
-		return context.Cause(r.c.ctx)
+	case <-ended:
+		return cause()
 	case <-t.C:
 		return errors.New("no event from Asterisk")
 	}
+}
+
+// recordable returns a channel closed once the call can no longer be
+// recorded, and the reason then: the end of its context, or, for a call
+// continued in the dialplan, its end there.
+func (c *call) recordable() (<-chan struct{}, func() error) {
+	if c.isTransferred() {
+		return c.gone.c, func() error { return ivr.ErrCallerHangup }
+	}
+	return c.ctx.Done(), func() error { return context.Cause(c.ctx) }
+}
+
+func (c *call) isTransferred() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transferred
 }
 
 // Pause mutes both recordings: they write silence until Resume.
@@ -529,6 +554,9 @@ func blank(ranges [][2]int, offset int, frames ...[]int16) {
 // channels, deletes whatever was recorded.
 func (r *recorder) discard() {
 	d := r.c.d
+	r.mu.Lock()
+	r.stopped = true // its snoops end by ivrd's hand, not the call's
+	r.mu.Unlock()
 	defer d.removeLegs(r.legs[:])
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.c.ctx), 2*d.cfg.RequestTimeout)
 	defer cancel()
@@ -558,9 +586,12 @@ func (c *call) forgetRecorder(r *recorder) {
 	}
 }
 
-// stopRecorders stops the recordings the handler left running when it
-// returned, so that nothing of the call stays in Asterisk's spool.
-func (c *call) stopRecorders() {
+// stopRecorders stops the recordings still running, so that nothing of
+// the call stays in Asterisk's spool. When the handler returned, a
+// recording still running was forgotten (warned). Once a call continued in
+// the dialplan is gone, its recording ends as it should: the engine stops
+// it too, and the first Stop does the work.
+func (c *call) stopRecorders(forgotten bool) {
 	c.mu.Lock()
 	rs := c.recorders
 	c.recorders = nil
@@ -569,8 +600,11 @@ func (c *call) stopRecorders() {
 		r.mu.Lock()
 		running := !r.stopped
 		r.mu.Unlock()
-		if running {
+		switch {
+		case running && forgotten:
 			r.log.Warn("recording still running when the call's handler returned; stopping it")
+		case running:
+			r.log.Info("call gone; stopping the recording of its agent conversation")
 		}
 		if err := r.Stop(context.Background()); err != nil {
 			r.log.Error("stop recording", "err", err)
@@ -598,6 +632,26 @@ func (d *Driver) leg(name string) *leg {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.legs[name]
+}
+
+// snoopEnded notes that a snoop channel left the application. Unless the
+// recording is being stopped, Asterisk hung it up because the channel it
+// spies on is gone: the only sign of it the application may get once the
+// call went on in the dialplan.
+func (d *Driver) snoopEnded(id string) {
+	l := d.leg(id)
+	if l == nil || l.r == nil {
+		return
+	}
+	r := l.r
+	r.mu.Lock()
+	stopping := r.stopped
+	r.mu.Unlock()
+	if stopping || r.c.gone.done() {
+		return
+	}
+	r.log.Info("snoop channel ended: the call is gone", "name", l.name)
+	r.c.gone.fire()
 }
 
 // isSnoop reports whether a channel entering the application is one of the

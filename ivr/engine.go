@@ -104,7 +104,8 @@ func (f FlowsFunc) Current() *FlowSet { return f() }
 //  17. A recording runs until a record node stops it or the call leaves
 //     the flow. When an agent takes the call from a queue with record: true,
 //     the recording (started then, or already running) goes on until the
-//     call ends.
+//     call ends. So it does when a driver hands the call to a queue outside
+//     ivrd with record: true and the call says when it is over (Lingerer).
 type Engine struct {
 	flows      Flows
 	clock      Clock
@@ -136,7 +137,8 @@ func NewEngine(flows Flows, opts ...Option) *Engine {
 func (e *Engine) Active() int { return int(e.active.Load()) }
 
 // Wait blocks until the recordings of calls an agent took are closed (each
-// closes when its call's context ends), or ctx is done. A server calls it
+// closes when its call's context ends, or, for a call handed to a queue
+// outside ivrd, when the call is gone), or ctx is done. A server calls it
 // on shutdown, after ending its calls, so that no recording is cut short.
 func (e *Engine) Wait(ctx context.Context) error {
 	done := make(chan struct{})

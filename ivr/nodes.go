@@ -224,6 +224,9 @@ func (s *session) transfer(ctx context.Context, t Transferer, c Contact) (done b
 	s.rec.ContactID = c.ID
 	s.result("transferred")
 	s.log.Info("transferred to external queue", "queue", c.Queue, "intent", c.Intent)
+	if c.Record {
+		s.result(s.recordContinued(ctx, s.node.Name, c.Queue))
+	}
 	return true, nil
 }
 

@@ -235,3 +235,41 @@ func (s *session) recordAgent(ctx context.Context, node, queue string) string {
 	})
 	return res
 }
+
+// recordContinued records the conversation with the agent of a call a
+// driver just handed to a queue outside ivrd with record: true (rules 15
+// and 17). The call's context ends as it leaves ivrd, while the call goes
+// on: only a call that says when it is really over (a Lingerer) is
+// recorded there. The recording, started here or already running, is
+// handed to a goroutine that closes it once the call is gone. Otherwise
+// the session stops any recording when it finishes.
+func (s *session) recordContinued(ctx context.Context, node, queue string) string {
+	l, ok := s.call.(Lingerer)
+	if !ok {
+		if s.recording != nil {
+			return "recording stopped: driver cannot follow the call"
+		}
+		return "not recorded: driver cannot follow the call"
+	}
+	gone := l.Gone()
+	res := "recording continues"
+	if s.recording == nil {
+		// The call's context may be done already (the driver ended it as the
+		// call left), yet the call is still up: start on a context of its own.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordingStopTimeout)
+		res = s.startRecording(sctx, node, queue)
+		cancel()
+		if s.recording == nil {
+			return res
+		}
+	}
+	r, e, log := s.recording, s.e, s.log
+	s.recording = nil
+	e.handed.Add(1)
+	go func() {
+		defer e.handed.Done()
+		<-gone
+		r.close(ctx, log, "call ended")
+	}()
+	return res
+}

@@ -118,3 +118,17 @@ type Recorder interface {
 	// up) and is idempotent.
 	Stop(ctx context.Context) error
 }
+
+// Lingerer is an optional interface of a Call that stays up after it left
+// ivrd's hands, such as a call an Asterisk driver continued in the
+// dialplan to a queue there. The call's context ends when it leaves ivrd;
+// Gone is closed only when the call is really over (its channel hung up)
+// or the driver stops.
+//
+// When such a call leaves for a queue with record: true and the caller
+// accepted, the engine records the conversation with the agent there and
+// closes the recording once Gone is closed. Calls that do not implement
+// it stop being recorded when they leave ivrd.
+type Lingerer interface {
+	Gone() <-chan struct{}
+}
