@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -43,9 +44,19 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string, ro
 		a.entry.RecordingID = id
 	}
 	if a.user == nil {
-		if s.audit(w, r, a, OutcomeUnauthenticated, "") {
-			w.Header().Set("WWW-Authenticate", challenge)
-			s.writeError(w, r, http.StatusUnauthorized, "authentication required")
+		switch s.fails.fail(r.RemoteAddr) {
+		case failAudit:
+			if s.audit(w, r, a, OutcomeUnauthenticated, "") {
+				w.Header().Set("WWW-Authenticate", challenge)
+				s.writeError(w, r, http.StatusUnauthorized, "authentication required")
+			}
+		case failAuditLimit:
+			if s.audit(w, r, a, OutcomeUnauthenticated, fmt.Sprintf(
+				"rate limited: more than %d failed authentications in %v; the rest of the window is refused with 429 and not audited one by one", failLimit, failWindow)) {
+				s.tooMany(w, r)
+			}
+		default:
+			s.tooMany(w, r)
 		}
 		return nil, false
 	}
@@ -57,6 +68,12 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string, ro
 		return nil, false
 	}
 	return a, true
+}
+
+// tooMany answers a client over the failed-authentication limit.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(failWindow/time.Second)))
+	s.writeError(w, r, http.StatusTooManyRequests, "too many failed authentications; retry later")
 }
 
 // audit writes the request's audit row. When it cannot, it answers 500

@@ -90,6 +90,7 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	auth    *authenticator
+	fails   *failLimiter
 }
 
 // New returns a server for cfg; it does not listen until ListenAndServe.
@@ -100,7 +101,7 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), fails: newFailLimiter(nil)}
 	var err error
 	if s.auth, err = newAuthenticator(cfg.Users); err != nil {
 		s.log.Error("http users refused: nobody can log in", "err", err)
