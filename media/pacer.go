@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,9 @@ const maxCatchUp = 5
 const pacerPhases = 10
 
 // pacer sends the packets of its share of the sessions. It wakes at
-// start + k*frameDuration for k = 0, 1, 2, ... by resetting one timer to the
-// next absolute deadline, so lateness of one wake-up never accumulates into
-// the schedule as it would with chained sleeps.
+// start + k*frameDuration for k = 0, 1, 2, ... from a ticker on absolute
+// deadlines (ticker_linux.go), so lateness of one wake-up never accumulates
+// into the schedule as it would with chained sleeps.
 type pacer struct {
 	start time.Time
 	quit  chan struct{}
@@ -66,7 +67,64 @@ func (p *pacer) remove(s *Session) {
 	p.sessions.Store(&next)
 }
 
+// errTickerClosed ends a pacer's loop.
+var errTickerClosed = errors.New("ticker closed")
+
 func (p *pacer) run() {
+	t, err := newTicker(p.start, frameDuration)
+	if err != nil {
+		p.runTimer()
+		return
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		<-p.quit
+		t.close()
+	}()
+	defer func() { <-closed }()
+	var buf [8]byte
+	k := int64(time.Since(p.start)/frameDuration) + 1
+	for {
+		if err := t.wait(&buf); err != nil {
+			if errors.Is(err, errTickerClosed) {
+				return
+			}
+			select {
+			case <-p.quit:
+				return
+			default:
+			}
+			continue
+		}
+		k = p.ticks(k)
+	}
+}
+
+// ticks sends the ticks due at this wake-up, from k, and returns the next
+// one to send.
+func (p *pacer) ticks(k int64) int64 {
+	woke := time.Now()
+	late := woke.Sub(p.deadline(k))
+	due := int64(woke.Sub(p.start) / frameDuration)
+	if due < k {
+		return k // woke early: nothing due yet
+	}
+	if due-k > maxCatchUp {
+		p.stats.skipped.Add(uint64(due - k))
+		k = due
+	}
+	for ; k <= due; k++ {
+		for _, s := range *p.sessions.Load() {
+			s.tick(k)
+		}
+	}
+	p.stats.observe(late, time.Since(woke))
+	return k
+}
+
+// runTimer is run with a runtime timer, when no ticker can be made.
+func (p *pacer) runTimer() {
 	k := int64(time.Since(p.start)/frameDuration) + 1
 	timer := time.NewTimer(time.Until(p.deadline(k)))
 	defer timer.Stop()
@@ -76,22 +134,8 @@ func (p *pacer) run() {
 			return
 		case <-timer.C:
 		}
-		woke := time.Now()
-		late := woke.Sub(p.deadline(k))
-		due := int64(woke.Sub(p.start) / frameDuration)
-		if due-k > maxCatchUp {
-			p.stats.skipped.Add(uint64(due - k))
-			k = due
-		}
-		for ; k <= due; k++ {
-			for _, s := range *p.sessions.Load() {
-				s.tick(k)
-			}
-		}
-		next := p.deadline(k)
-		now := time.Now()
-		p.stats.observe(late, now.Sub(woke))
-		timer.Reset(next.Sub(now))
+		k = p.ticks(k)
+		timer.Reset(time.Until(p.deadline(k)))
 	}
 }
 
