@@ -122,6 +122,7 @@ func (s *Service) purgeExpired(ctx context.Context, now time.Time, rep *PurgeRep
 	// they stay, reported, for the next purge.
 	lastExp, lastID := "", ""
 	var fileErrs []error
+	start := time.Now()
 	for batchNo := 1; ; batchNo++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -192,6 +193,29 @@ func (s *Service) purgeExpired(ctx context.Context, now time.Time, rep *PurgeRep
 		if n < s.purgeBatch {
 			return errors.Join(fileErrs...)
 		}
+		if err := s.pace(ctx, start, len(rep.Items)); err != nil {
+			return err
+		}
+	}
+}
+
+// pace sleeps so that a purge that started at start and has deleted n
+// recordings goes no faster than purgeRate.
+func (s *Service) pace(ctx context.Context, start time.Time, n int) error {
+	if s.purgeRate <= 0 {
+		return nil
+	}
+	wait := time.Until(start.Add(time.Duration(n) * time.Second / time.Duration(s.purgeRate)))
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -328,7 +352,7 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 		} else {
 			s.log.DebugContext(ctx, "recordings purge: nothing expired")
 		}
-		t.Reset(s.nextPurge(ctx, interval))
+		t.Reset(s.nextPurge(ctx, interval, len(rep.Items) > 0))
 		select {
 		case <-ctx.Done():
 			return
@@ -337,18 +361,30 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// minPurgeWait spaces purges when recordings expire one after the other.
+// minPurgeWait spaces purges when recordings expire one after the other,
+// or while a purge could not keep up with them.
 const minPurgeWait = time.Second
 
 // nextPurge is how long to wait for the next purge: until the next
 // recording expires, so that none is kept past its expires_at longer than
-// the purge takes, and at most interval (recordings that a purge could not
-// delete are retried then).
-func (s *Service) nextPurge(ctx context.Context, interval time.Duration) time.Duration {
+// the purge takes, and at most interval. When the purge that just ran made
+// progress and expired recordings are left (they expired while it ran), the
+// next one starts at once; recordings a purge could not delete are retried
+// after interval.
+func (s *Service) nextPurge(ctx context.Context, interval time.Duration, progressed bool) time.Duration {
+	now := store.FormatTime(s.now())
+	if progressed {
+		var left bool
+		err := s.db.Reader().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recordings
+			WHERE hold_by IS NULL AND expires_at <= ?)`, now).Scan(&left)
+		if err == nil && left {
+			return minPurgeWait
+		}
+	}
 	var next sql.NullString
 	err := s.db.Reader().QueryRowContext(ctx,
 		`SELECT MIN(expires_at) FROM recordings WHERE hold_by IS NULL AND expires_at > ?`,
-		store.FormatTime(s.now())).Scan(&next)
+		now).Scan(&next)
 	if err != nil || !next.Valid {
 		return interval
 	}

@@ -2,6 +2,7 @@ package recordings
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/recordings/audiofile"
+	"github.com/ivrd/ivrd/store"
 )
 
 const day = 24 * time.Hour
@@ -529,17 +531,95 @@ func TestPurgeStaleRecording(t *testing.T) {
 func TestNextPurge(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	if got := e.s.nextPurge(ctx, time.Hour); got != time.Hour {
+	if got := e.s.nextPurge(ctx, time.Hour, false); got != time.Hour {
 		t.Errorf("empty store: next purge in %v, want the interval", got)
 	}
 	e.record(t, "call-soon", t0.Add(-DefaultRetention+10*time.Minute), 1)
 	e.record(t, "call-later", t0.Add(-DefaultRetention+20*time.Minute), 1)
 	e.record(t, "call-past", t0.Add(-DefaultRetention-time.Hour), 1) // expired, awaiting the purge
 	e.clock.Set(t0)
-	if got := e.s.nextPurge(ctx, time.Hour); got != 10*time.Minute {
+	if got := e.s.nextPurge(ctx, time.Hour, false); got != 10*time.Minute {
 		t.Errorf("next purge in %v, want 10m (the next expiry)", got)
 	}
-	if got := e.s.nextPurge(ctx, 5*time.Minute); got != 5*time.Minute {
+	if got := e.s.nextPurge(ctx, 5*time.Minute, false); got != 5*time.Minute {
 		t.Errorf("next purge in %v, want the 5m interval", got)
 	}
+	// A purge that deleted some while others expired meanwhile goes on at
+	// once; one that could delete nothing waits for the interval.
+	if got := e.s.nextPurge(ctx, time.Hour, true); got != minPurgeWait {
+		t.Errorf("after progress with expired left: next purge in %v, want %v", got, minPurgeWait)
+	}
+}
+
+// A purge is paced: it deletes no faster than purgeRate.
+func TestPurgePaced(t *testing.T) {
+	e := newEnv(t)
+	for i := range 30 {
+		e.record(t, fmt.Sprintf("call-%02d", i), t0.Add(-200*day+time.Duration(i)*time.Second), 1)
+	}
+	e.clock.Set(t0)
+	e.s.purgeBatch, e.s.purgeRate = 10, 100
+	start := time.Now()
+	rep, err := e.s.Purge(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 at 100/s: the third batch cannot start before 200 ms.
+	if took := time.Since(start); len(rep.Items) != 30 || took < 200*time.Millisecond {
+		t.Errorf("purged %d in %v, want 30 in at least 200ms", len(rep.Items), took)
+	}
+}
+
+// Recordings that expire while a purge runs are purged right after it,
+// not an interval later.
+func TestRunPurgerCatchesUp(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Now = time.Now })
+	e.s.purgeBatch, e.s.purgeRate = 50, 500
+	cid := e.consent(t, "call-catch-up", ivr.ConsentAccepted)
+	now := time.Now()
+	// 200 already expired (a purge of them takes 0.4 s at 500/s), 100 that
+	// expire within its first 0.2 s.
+	err := e.db.Write(t.Context(), func(tx *sql.Tx) error {
+		for i := range 300 {
+			exp := now.Add(-time.Minute)
+			if i >= 200 {
+				exp = now.Add(time.Duration(i-200) * 2 * time.Millisecond)
+			}
+			id := fmt.Sprintf("catch-up-%03d", i)
+			rel := "2026/01/01/" + id + ".wav"
+			p := filepath.Join(e.dir, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`INSERT INTO recordings (id, call_id, consent_id, started_at,
+				ended_at, size, sha256, rel_path, state, expires_at)
+				VALUES (?, 'call-catch-up', ?, ?, ?, 1, ?, ?, 'complete', ?)`,
+				id, cid, store.FormatTime(exp.Add(-time.Hour)), store.FormatTime(exp.Add(-time.Hour)),
+				strings.Repeat("0", 64), rel, store.FormatTime(exp)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); e.s.RunPurger(ctx, time.Hour) }()
+	defer func() { cancel(); <-done }()
+	var left int
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		if err := e.db.Reader().QueryRow(`SELECT COUNT(*) FROM recordings`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			return
+		}
+	}
+	t.Errorf("%d recordings left 5 s after they expired", left)
 }
