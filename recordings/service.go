@@ -101,9 +101,9 @@ const defaultPurgeBatch = 200
 // defaultPurgeRate paces a purge: deleting files and rows takes CPU and
 // the store's writer from the calls in progress, whose 20 ms audio and
 // consent rows must not wait. A purge of 100,000 recordings at once (a
-// first deployment, a shorter retention) then takes under a minute; the
+// first deployment, a shorter retention) then takes two minutes; the
 // daily purge of a contact centre is a few hundred.
-const defaultPurgeRate = 2000
+const defaultPurgeRate = 1000
 
 // New returns the service keeping its rows in db and its files under
 // cfg.Dir. It refuses a retention over MaxRetention (ErrRetentionTooLong).

@@ -108,7 +108,7 @@ echo "purge-load: purge window (${WINDOW}s; the recordings expire 2 s in and ivr
 	-sip "$SIP_ADDR" -number "$NUMBER" -want "$CALLS" -wait 10s -settle 0s \
 	-calls "$PROBES" -window "${WINDOW}s" -out "$RUN/purge.json"
 # The purge may go on after the window: wait for the last file.
-for _ in $(seq 120); do
+for _ in $(seq 300); do
 	[ -z "$(find "$RUN/data/recordings" -type f -name '*.wav' -print -quit)" ] && break
 	sleep 1
 done
