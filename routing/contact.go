@@ -1,10 +1,10 @@
 package routing
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ivrd/ivrd/ivr"
 )
@@ -116,23 +116,7 @@ func validate(c *ivr.Contact) error {
 }
 
 // newID returns a random version 4 UUID.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+func newID() string { return uuid.NewString() }
 
 // WaitingContact is a contact in a queue, with everything the flow learned.
 type WaitingContact struct {

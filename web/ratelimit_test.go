@@ -40,7 +40,6 @@ func TestFailLimiterPrunes(t *testing.T) {
 	}
 }
 
-
 // A client failing authentication over and over gets 429 once past the
 // limit, and the audit gets one row saying so instead of one per request.
 func TestFailedAuthenticationsRateLimited(t *testing.T) {
