@@ -19,14 +19,14 @@ const (
 	samplesPerFrame = 160
 )
 
-// encoder returns the G.711 encoder for c and the byte that encodes silence,
-// or ok false for a codec the session cannot send.
-func (c Codec) encoder() (enc func(dst []byte, src []int16) int, silence byte, ok bool) {
+// funcs returns the codec's G.711 encoder and decoder and the byte of
+// silence it encodes; ok is false for a codec ivrd does not play.
+func (c Codec) funcs() (enc func(dst []byte, src []int16) int, dec func(dst []int16, src []byte) int, silence byte, ok bool) {
 	switch c.Name {
 	case CodecPCMU.Name:
-		return EncodeUlaw, ulawSilence, true
+		return EncodeUlaw, DecodeUlaw, ulawSilence, true
 	case CodecPCMA.Name:
-		return EncodeAlaw, alawSilence, true
+		return EncodeAlaw, DecodeAlaw, alawSilence, true
 	}
-	return nil, 0, false
+	return nil, nil, 0, false
 }

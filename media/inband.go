@@ -248,17 +248,13 @@ func (s *Session) detectInband(st *rxState, p *peer, h *RTPHeader, payload []byt
 		st.inband = new(inbandRx)
 	}
 	rx := st.inband
-	decode := DecodeUlaw
-	if p.codec.Name == CodecPCMA.Name {
-		decode = DecodeAlaw
-	}
 	if h.SSRC != rx.ssrc {
 		// A new stream: its tones are not the old stream's.
 		rx.tones.Reset()
 		rx.ssrc = h.SSRC
 	}
 	for len(payload) > 0 {
-		n := decode(rx.pcm[:], payload)
+		n := p.decode(rx.pcm[:], payload)
 		payload = payload[n:]
 		if digit, ok := rx.tones.Feed(rx.pcm[:n]); ok {
 			s.deliver(DTMFEvent{Digit: digit, At: time.Now(), Via: ViaInband})

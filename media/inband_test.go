@@ -415,7 +415,7 @@ func BenchmarkToneDetector(b *testing.B) {
 // inbandPackets returns μ-law or A-law RTP packets of 20 ms carrying pcm.
 func inbandPackets(pcm []int16, codec Codec, ssrc uint32) [][]byte {
 	var pkts [][]byte
-	enc, _, _ := codec.encoder()
+	enc, _, _, _ := codec.funcs()
 	for i := 0; i < len(pcm); i += samplesPerFrame {
 		frame := pcm[i:min(i+samplesPerFrame, len(pcm))]
 		pkt := make([]byte, RTPHeaderSize+len(frame))

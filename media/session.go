@@ -128,15 +128,11 @@ func newPeer(remote netip.AddrPort, codec Codec, dtmfPT uint8) (*peer, error) {
 	if !remote.IsValid() || remote.Port() == 0 {
 		return nil, fmt.Errorf("invalid remote address %v", remote)
 	}
-	enc, silence, ok := codec.encoder()
+	enc, dec, silence, ok := codec.funcs()
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedCodec, codec.Name)
 	}
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	dec := DecodeUlaw
-	if codec.Name == CodecPCMA.Name {
-		dec = DecodeAlaw
-	}
 	return &peer{remote: remote, codec: codec, dtmfPT: dtmfPT, encode: enc, decode: dec, silence: silence}, nil
 }
 
