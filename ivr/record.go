@@ -219,21 +219,33 @@ func (s *session) resumeRecorder(r *recording, node string) {
 // up, so the recording, started here or already running, is handed to a
 // function that closes it when the call's context ends.
 func (s *session) recordAgent(ctx context.Context, node, queue string) string {
-	res := "recording continues"
-	if s.recording == nil {
-		res = s.startRecording(ctx, node, queue)
-		if s.recording == nil {
-			return res
-		}
+	r, res := s.handOver(ctx, node, queue)
+	if r == nil {
+		return res
 	}
-	r, e, log := s.recording, s.e, s.log
-	s.recording = nil
+	e, log := s.e, s.log
 	e.handed.Add(1)
 	context.AfterFunc(ctx, func() {
 		defer e.handed.Done()
 		r.close(ctx, log, "call ended")
 	})
 	return res
+}
+
+// handOver returns the recording that is to outlive the session: the one
+// running, or one started now for the queue node. The session lets go of
+// it; the caller closes it when the call ends. r is nil, with the reason,
+// when nothing records.
+func (s *session) handOver(ctx context.Context, node, queue string) (r *recording, res string) {
+	res = "recording continues"
+	if s.recording == nil {
+		res = s.startRecording(ctx, node, queue)
+		if s.recording == nil {
+			return nil, res
+		}
+	}
+	r, s.recording = s.recording, nil
+	return r, res
 }
 
 // recordContinued records the conversation with the agent of a call a
@@ -252,19 +264,15 @@ func (s *session) recordContinued(ctx context.Context, node, queue string) strin
 		return "not recorded: driver cannot follow the call"
 	}
 	gone := l.Gone()
-	res := "recording continues"
-	if s.recording == nil {
-		// The call's context may be done already (the driver ended it as the
-		// call left), yet the call is still up: start on a context of its own.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordingStopTimeout)
-		res = s.startRecording(sctx, node, queue)
-		cancel()
-		if s.recording == nil {
-			return res
-		}
+	// The call's context may be done already (the driver ended it as the
+	// call left), yet the call is still up: start on a context of its own.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordingStopTimeout)
+	r, res := s.handOver(sctx, node, queue)
+	cancel()
+	if r == nil {
+		return res
 	}
-	r, e, log := s.recording, s.e, s.log
-	s.recording = nil
+	e, log := s.e, s.log
 	e.handed.Add(1)
 	go func() {
 		defer e.handed.Done()
