@@ -27,66 +27,13 @@ PROBES=${PROBES:-20}
 SETTLE=${SETTLE:-5}
 BASE_PORT=${BASE_PORT:-25000}
 RTP_PORTS=${RTP_PORTS:-10000-24998}
-SIP_ADDR=127.0.0.1:$((BASE_PORT + 60))
-HTTP_ADDR=127.0.0.1:$((BASE_PORT + 80))
-SIPP_PORT=$((BASE_PORT + 62))
-SIPP_MEDIA=$((BASE_PORT + 64))
-HEALTH=http://$HTTP_ADDR/healthz
-NUMBER=4000
-
-for tool in sipp espeak-ng curl go; do
-	command -v "$tool" >/dev/null || { echo "load.sh: $tool not found (make test-deps)" >&2; exit 1; }
-done
-IVRD_BIN=${IVRD_BIN:-bin/ivrd}
-[ -x "$IVRD_BIN" ] || { echo "load.sh: $IVRD_BIN missing (make build)" >&2; exit 1; }
-
-RUN=data/bench/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$RUN"
-RUN=$(cd "$RUN" && pwd)
-go build -o "$RUN/loadprobe" ./bench/cmd/loadprobe
-
-# Each call holds one RTP socket in ivrd.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-cat >"$RUN/ivrd.yaml" <<YAML
-data_dir: $RUN/data
-log: {level: warn, format: text}
-flows: {dir: $PWD/bench/flows, watch: false}
-tts: {cache_dir: $PWD/data/bench/tts}
-sip:
-  udp: $SIP_ADDR
-  tcp: ""
-  rtp_ports: $RTP_PORTS
-  # sipp sends no RTP besides the key press.
-  media_timeout: 0
-http: {addr: $HTTP_ADDR}
-shutdown: {drain: 2s}
-YAML
-
-IVRD_PID=
-SIPP_PID=
-cleanup() {
-	[ -n "$SIPP_PID" ] && kill "$SIPP_PID" 2>/dev/null || true
-	if [ -n "$IVRD_PID" ] && kill -0 "$IVRD_PID" 2>/dev/null; then
-		kill -TERM "$IVRD_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$IVRD_PID" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$IVRD_PID" 2>/dev/null || true
-	fi
-}
-trap cleanup EXIT INT TERM
-
-health() { curl -fsS --max-time 2 "$HEALTH" 2>/dev/null || true; }
-active_calls() { health | sed -n 's/.*"active_calls":\([0-9]*\).*/\1/p'; }
+NAME=load
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+new_run ""
 
 echo "load: ivrd on $SIP_ADDR, run folder $RUN"
-"$IVRD_BIN" serve --config "$RUN/ivrd.yaml" >"$RUN/ivrd.log" 2>&1 &
-IVRD_PID=$!
-for i in $(seq 120); do
-	[ -n "$(health)" ] && break
-	kill -0 "$IVRD_PID" 2>/dev/null || { echo "load: ivrd exited:" >&2; cat "$RUN/ivrd.log" >&2; exit 1; }
-	[ "$i" -eq 120 ] && { echo "load: ivrd not healthy after 60 s" >&2; exit 1; }
-	sleep 0.5
-done
+start_ivrd
 sleep 2
 "$RUN/loadprobe" idle -pid "$IVRD_PID" -health "$HEALTH" -out "$RUN/idle.json"
 

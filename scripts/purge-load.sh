@@ -23,39 +23,13 @@ WINDOW=${WINDOW:-20}
 PROBES=${PROBES:-20}
 BASE_PORT=${BASE_PORT:-26000}
 RTP_PORTS=${RTP_PORTS:-10000-24998}
-SIP_ADDR=127.0.0.1:$((BASE_PORT + 60))
-HTTP_ADDR=127.0.0.1:$((BASE_PORT + 80))
-SIPP_PORT=$((BASE_PORT + 62))
-SIPP_MEDIA=$((BASE_PORT + 64))
-HEALTH=http://$HTTP_ADDR/healthz
-NUMBER=4000
-
-for tool in sipp espeak-ng curl go; do
-	command -v "$tool" >/dev/null || { echo "purge-load.sh: $tool not found (make test-deps)" >&2; exit 1; }
-done
-IVRD_BIN=${IVRD_BIN:-bin/ivrd}
-[ -x "$IVRD_BIN" ] || { echo "purge-load.sh: $IVRD_BIN missing (make build)" >&2; exit 1; }
-
-RUN=data/bench/purge-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$RUN"
-RUN=$(cd "$RUN" && pwd)
-go build -o "$RUN/loadprobe" ./bench/cmd/loadprobe
+NAME=purge-load
+# Deletions are logged at info, with their count and time.
+LOG_LEVEL=info
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+new_run purge-
 go build -o "$RUN/seedrecordings" ./bench/cmd/seedrecordings
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-cat >"$RUN/ivrd.yaml" <<YAML
-data_dir: $RUN/data
-log: {level: info, format: text}
-flows: {dir: $PWD/bench/flows, watch: false}
-tts: {cache_dir: $PWD/data/bench/tts}
-sip:
-  udp: $SIP_ADDR
-  tcp: ""
-  rtp_ports: $RTP_PORTS
-  media_timeout: 0
-http: {addr: $HTTP_ADDR}
-shutdown: {drain: 2s}
-YAML
 
 ramp=$(( (CALLS + RATE - 1) / RATE ))
 # The recordings expire once the calls are up and the baseline is measured.
@@ -64,27 +38,7 @@ echo "purge-load: seeding $N recordings expiring in ${expire_in}s"
 "$RUN/seedrecordings" -db "$RUN/data/ivrd.db" -dir "$RUN/data/recordings" -n "$N" -expire-in "${expire_in}s"
 t_seeded=$(date +%s)
 
-IVRD_PID=
-SIPP_PID=
-cleanup() {
-	[ -n "$SIPP_PID" ] && kill "$SIPP_PID" 2>/dev/null || true
-	if [ -n "$IVRD_PID" ] && kill -0 "$IVRD_PID" 2>/dev/null; then
-		kill -TERM "$IVRD_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$IVRD_PID" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$IVRD_PID" 2>/dev/null || true
-	fi
-}
-trap cleanup EXIT INT TERM
-health() { curl -fsS --max-time 2 "$HEALTH" 2>/dev/null || true; }
-
-"$IVRD_BIN" serve --config "$RUN/ivrd.yaml" >"$RUN/ivrd.log" 2>&1 &
-IVRD_PID=$!
-for i in $(seq 120); do
-	[ -n "$(health)" ] && break
-	kill -0 "$IVRD_PID" 2>/dev/null || { echo "purge-load: ivrd exited:" >&2; cat "$RUN/ivrd.log" >&2; exit 1; }
-	[ "$i" -eq 120 ] && { echo "purge-load: ivrd not healthy after 60 s" >&2; exit 1; }
-	sleep 0.5
-done
+start_ivrd
 
 hold_s=$(( expire_in + 2 * WINDOW + 120 ))
 echo "purge-load: sipp $RATE calls/s up to $CALLS, each held ${hold_s} s"
