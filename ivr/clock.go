@@ -59,4 +59,5 @@ const (
 	WaitDigits WaitFor = "digits" // the next digit of a collect (inter-digit timer)
 	WaitHold   WaitFor = "hold"   // an agent, while in a queue
 	WaitAnswer WaitFor = "answer" // the refuse key after a consent notice (window timer)
+	WaitTalk   WaitFor = "talk"   // the end of the conversation with an agent (Bridger.Bridge)
 )

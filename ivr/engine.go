@@ -68,7 +68,8 @@ func (f FlowsFunc) Current() *FlowSet { return f() }
 //     variable is never copied to the call record or the queue contact.
 //  9. Keys left over after a collect finished on max_digits or the terminator
 //     stay in the buffer for the next node.
-//  10. Hold music in a queue is not interruptible; keys are buffered.
+//  10. Hold music in a queue is not interruptible; keys are buffered, except
+//     the operator key (rule 20).
 //  11. A call visiting more nodes than the step limit (default 1000) without
 //     reaching a menu, collect or queue ends with ErrLoop.
 //
@@ -115,7 +116,7 @@ type Engine struct {
 	logger     *slog.Logger
 	maxSteps   int
 	active     atomic.Int64
-	// handed counts the recordings of connected calls not yet closed.
+	// handed counts the recordings of calls that left ivrd not yet closed.
 	handed sync.WaitGroup
 }
 
@@ -136,10 +137,10 @@ func NewEngine(flows Flows, opts ...Option) *Engine {
 // Active returns the number of calls being served.
 func (e *Engine) Active() int { return int(e.active.Load()) }
 
-// Wait blocks until the recordings of calls an agent took are closed (each
-// closes when its call's context ends, or, for a call handed to a queue
-// outside ivrd, when the call is gone), or ctx is done. A server calls it
-// on shutdown, after ending its calls, so that no recording is cut short.
+// Wait blocks until the recordings of calls handed to a queue outside ivrd
+// are closed (each closes when its call is gone), or ctx is done. A server
+// calls it on shutdown, after ending its calls, so that no recording is cut
+// short.
 func (e *Engine) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
@@ -157,7 +158,7 @@ func (e *Engine) Wait(ctx context.Context) error {
 // Serve runs the flow for the call's dialled number until the flow ends or
 // ctx is done. It owns the call from the caller's goroutine: it answers,
 // plays, collects, hands off, and hangs up when the flow ends. When an agent
-// takes the call from a queue, Serve returns with the call still up.
+// takes the call from a queue, Serve returns when their conversation ends.
 //
 // The flow set is read once, when the call starts, so a reload never changes
 // a call in progress. Serve returns nil when the call ended normally (end of

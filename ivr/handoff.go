@@ -31,21 +31,44 @@ type Contact struct {
 	Flow        string            // flow name
 	FlowVersion string            // flow version
 	EnqueuedAt  time.Time
+	// Path is the IVR path: each node the call went through, with what
+	// happened there ("motif: key 2"), for the agent's screen-pop.
+	Path []string
 	// Record asks for the conversation with the agent to be recorded (the
 	// queue node's record: true). Whoever records must also check
 	// Vars[VarConsent]: only "accepted" allows it.
 	Record bool
 }
 
-// Waiting is a contact's place in a queue.
+// Waiting is a contact's place in a queue. The engine reads its events
+// and reports what became of the offers and of the conversation; see
+// agent.go for how a call reaches an agent.
 type Waiting interface {
 	// ContactID is the id the queue gave the contact.
 	ContactID() string
-	// Connected is closed when an agent takes the contact.
-	Connected() <-chan struct{}
-	// Leave removes the contact from the queue: reason "abandoned" when the
-	// caller hung up, "timeout" after max wait, "connected" after delivery.
+	// Events delivers the offers of the call to agents, their withdrawal,
+	// and the legs of agents who accepted in the browser. Never closed.
+	Events() <-chan QueueEvent
+	// Position says where the contact stands now, for the hold prompt
+	// (${queue.position}, ${queue.ewt}).
+	Position(ctx context.Context) (QueuePosition, error)
+	// Answer reports that the agent of offerID took the call on leg: the
+	// contact is connected to that agent. It fails with an error wrapping
+	// ErrOfferOver when the offer no longer stands (withdrawn, or the
+	// contact left); the engine then hangs up the leg.
+	Answer(ctx context.Context, offerID string, leg Leg) error
+	// Decline reports that the agent's phone did not take offerID; reason
+	// is one of DeclineBusy, DeclineRejected, DeclineNoAnswer or
+	// DeclineFailed. The queue offers the call to another agent.
+	Decline(ctx context.Context, offerID, reason string) error
+	// Leave removes a contact that no agent took: reason "abandoned" when
+	// the caller hung up, "timeout" after max wait, "transferred" when the
+	// caller left for another queue (the operator key). After Answer it
+	// does nothing.
 	Leave(ctx context.Context, reason string) error
+	// End reports that the conversation with the agent ended, by
+	// EndedByCaller, EndedByAgent or EndedByIVRD; the agent then wraps up.
+	End(ctx context.Context, by string) error
 }
 
 // CallLog stores call records. The engine saves the record when the call
@@ -70,11 +93,20 @@ type CallRecord struct {
 	Outcome     Outcome    `json:"outcome"` // "" while in progress
 	Queue       string     `json:"queue,omitempty"`
 	ContactID   string     `json:"contact_id,omitempty"`
+	// QueuedAt is when the call joined the queue: the IVR part lasted
+	// from StartedAt to QueuedAt.
+	QueuedAt *time.Time `json:"queued_at,omitempty"`
 	// QueueWait is how long the caller waited in the queue (set when the
 	// call left it: connected, abandoned or timed out).
-	QueueWait time.Duration     `json:"-"`
-	Vars      map[string]string `json:"vars,omitempty"`
-	Error     string            `json:"error,omitempty"`
+	QueueWait time.Duration `json:"-"`
+	// Agent is who took the call, ConnectedAt when; Talk is how long the
+	// conversation lasted and EndedBy who ended it (EndedByCaller, ...).
+	Agent       string            `json:"agent,omitempty"`
+	ConnectedAt *time.Time        `json:"connected_at,omitempty"`
+	Talk        time.Duration     `json:"-"`
+	EndedBy     string            `json:"ended_by,omitempty"`
+	Vars        map[string]string `json:"vars,omitempty"`
+	Error       string            `json:"error,omitempty"`
 }
 
 // Visit is one node the call went through.
@@ -99,13 +131,21 @@ const (
 	OutcomeError       Outcome = "error"
 )
 
-// MarshalJSON writes QueueWait as queue_wait_seconds, the unit API users expect.
+// MarshalJSON writes the durations in seconds, the unit API users expect:
+// queue_wait_seconds, talk_seconds, and ivr_seconds (from the start to the
+// queue).
 func (r CallRecord) MarshalJSON() ([]byte, error) {
 	type plain CallRecord
-	return json.Marshal(struct {
+	v := struct {
 		plain
+		IVRSeconds       float64 `json:"ivr_seconds,omitempty"`
 		QueueWaitSeconds float64 `json:"queue_wait_seconds,omitempty"`
-	}{plain(r), r.QueueWait.Seconds()})
+		TalkSeconds      float64 `json:"talk_seconds,omitempty"`
+	}{plain: plain(r), QueueWaitSeconds: r.QueueWait.Seconds(), TalkSeconds: r.Talk.Seconds()}
+	if r.QueuedAt != nil {
+		v.IVRSeconds = r.QueuedAt.Sub(r.StartedAt).Seconds()
+	}
+	return json.Marshal(v)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -114,11 +154,13 @@ func (r *CallRecord) UnmarshalJSON(b []byte) error {
 	var v struct {
 		plain
 		QueueWaitSeconds float64 `json:"queue_wait_seconds"`
+		TalkSeconds      float64 `json:"talk_seconds"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	*r = CallRecord(v.plain)
 	r.QueueWait = time.Duration(v.QueueWaitSeconds * float64(time.Second))
+	r.Talk = time.Duration(v.TalkSeconds * float64(time.Second))
 	return nil
 }

@@ -95,6 +95,9 @@ type scenario struct {
 	hangupAt     time.Duration
 	durations    map[string]time.Duration // prompt lengths by text; others last 1 s
 	connectAfter time.Duration
+	// talkFor is how long the agent talks before hanging up (0: until the
+	// caller hangs up).
+	talkFor time.Duration
 	// cancelOnHangup makes the call's context end with this cause once the
 	// engine hangs up, as the SIP driver does after its BYE.
 	cancelOnHangup error
@@ -106,9 +109,9 @@ type scenario struct {
 	recordErr  error
 	// logger replaces the discarding logger.
 	logger *slog.Logger
-	// afterServe runs once Serve returned, before the call's context ends
-	// (an agent talking with a connected caller).
-	afterServe func(*ivrtest.Clock, *ivrtest.RecordableCall)
+	// duringTalk runs once the call is bridged to its agent, before the
+	// conversation goes on; it may move the clock.
+	duringTalk func(*ivrtest.Clock, *ivrtest.RecordableCall)
 }
 
 type served struct {
@@ -145,6 +148,7 @@ func serve(t *testing.T, sc scenario) served {
 	}
 	q := ivrtest.NewQueue(clock)
 	q.ConnectAfter = sc.connectAfter
+	q.TalkFor = sc.talkFor
 	calls := &ivrtest.MemCallLog{}
 	set := &ivr.FlowSet{Flows: map[string]*ivr.Flow{"main": sc.flow}, Routes: ivr.Routes{Default: "main"}}
 	logger := sc.logger
@@ -165,12 +169,19 @@ func serve(t *testing.T, sc scenario) served {
 	if sc.hangupAt > 0 {
 		clock.At(sc.hangupAt, func() { cancel(ivr.ErrCallerHangup) })
 	}
-	err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, target, "test") }, nil)
+	onIdle := func(w ivr.Wait) error {
+		if w.For == ivr.WaitTalk && sc.duringTalk != nil {
+			sc.duringTalk(clock, rcall)
+			sc.duringTalk = nil
+		}
+		if !clock.Step() {
+			return ivrtest.ErrStalled
+		}
+		return nil
+	}
+	err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, target, "test") }, onIdle)
 	if eng.Active() != 0 {
 		t.Errorf("Active() = %d after Serve returned, want 0", eng.Active())
-	}
-	if sc.afterServe != nil {
-		sc.afterServe(clock, rcall)
 	}
 	rec, ok := calls.Last("call-1")
 	if !ok {

@@ -13,12 +13,16 @@ import "context"
 // type-ahead for the node that follows), and calls stop when the wait
 // ends. If Hold fails, the engine falls back to playing the hold prompt.
 type Holder interface {
-	// Hold puts the caller on hold until stop is called. prompt is the
-	// queue node's hold prompt, resolved; the driver may play it, for
-	// instance as an announcement, or hold with music of its own instead.
+	// Hold puts the caller on hold until stop is called. prompt returns the
+	// queue node's hold prompt resolved as it stands when called (it may
+	// say the caller's position and wait): the driver calls it each time it
+	// announces, for instance between periods of music on hold, or holds
+	// with music of its own instead. prompt must be called from the
+	// goroutine that calls Hold, before Hold returns, or from whatever
+	// goroutine while the engine waits; it never blocks for long.
 	// stop must take the caller off hold before it returns, so that the
 	// call can play prompts again, and must do so even once the call's
 	// context is done. On error, the driver has released whatever it set
 	// up.
-	Hold(ctx context.Context, prompt []Audio) (stop func(), err error)
+	Hold(ctx context.Context, prompt func() []Audio) (stop func(), err error)
 }

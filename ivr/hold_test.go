@@ -32,13 +32,14 @@ func (c *holdCall) logf(format string, args ...any) {
 	c.events = append(c.events, fmt.Sprintf(format, args...)+" at "+c.clock.Elapsed().String())
 }
 
-func (c *holdCall) Hold(_ context.Context, prompt []ivr.Audio) (func(), error) {
+func (c *holdCall) Hold(_ context.Context, prompt func() []ivr.Audio) (func(), error) {
 	if c.err != nil {
 		c.logf("hold failed")
 		return nil, c.err
 	}
+	audio := prompt()
 	c.mu.Lock()
-	c.prompt = prompt
+	c.prompt = audio
 	c.mu.Unlock()
 	c.logf("hold")
 	var once sync.Once
@@ -65,6 +66,7 @@ func TestDriverHold(t *testing.T) {
 		name         string
 		maxWait      time.Duration
 		connectAfter time.Duration
+		talkFor      time.Duration
 		hangupAt     time.Duration
 		keys         []press
 		holdErr      error
@@ -84,8 +86,9 @@ func TestDriverHold(t *testing.T) {
 		{
 			name:         "agent connects",
 			connectAfter: 25 * s,
+			talkFor:      30 * s,
 			events:       []string{"play greeting at 0s", "hold at 1s", "stop at 26s"},
-			outcome:      ivr.OutcomeConnected, result: "connected after 25s", left: "connected",
+			outcome:      ivr.OutcomeConnected, result: "connected to agent-1 after 25s; ended by agent after 30s",
 		},
 		{
 			// A key pressed while held is type-ahead for the next node:
@@ -123,6 +126,7 @@ func TestDriverHold(t *testing.T) {
 			}
 			queue := ivrtest.NewQueue(clock)
 			queue.ConnectAfter = tt.connectAfter
+			queue.TalkFor = tt.talkFor
 			calls := &ivrtest.MemCallLog{}
 			eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(queue), ivr.WithCallLog(calls),
 				ivr.WithLogger(slog.New(slog.DiscardHandler)))
@@ -151,7 +155,11 @@ func TestDriverHold(t *testing.T) {
 				t.Errorf("outcome %q, queue %q, callback %q; want %q, %q, %q",
 					rec.Outcome, res["queue"], res["callback"], tt.outcome, tt.result, tt.after)
 			}
-			if left := queue.Left(); len(left) != 1 || left[0].Reason != tt.left {
+			left := queue.Left()
+			switch {
+			case tt.left == "" && len(left) != 0:
+				t.Errorf("left = %+v, want none: an agent took the call", left)
+			case tt.left != "" && (len(left) != 1 || left[0].Reason != tt.left):
 				t.Errorf("left = %+v, want one contact leaving as %s", left, tt.left)
 			}
 		})

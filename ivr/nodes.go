@@ -107,40 +107,43 @@ func (s *session) open(name string) (bool, error) {
 	return cal.IsOpen(s.e.clock.Now()), nil
 }
 
-// enqueue hands the call to the queue and waits there (rule 10). Joining
-// and leaving are methods of their own: their frames are off the stack
-// while the call waits on hold, often for minutes, so the goroutine's
-// stack stays small.
+// enqueue hands the call to the queue and waits there until an agent takes
+// it, max_wait passes, the caller presses the operator key or hangs up
+// (rules 10 and 18-21). Joining and leaving are methods of their own: their
+// frames are off the stack while the call waits on hold, often for
+// minutes, so the goroutine's stack stays small.
 func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	q := n.Queue
-	now := s.e.clock.Now()
-	w, done, err := s.join(ctx, q, now)
+	w, since, done, err := s.rejoin(ctx, q)
 	if done || err != nil {
 		return "", err
 	}
 	ev, err := s.hold(ctx, q)
-	return s.leave(ctx, q, w, now, ev, err)
+	return s.leave(ctx, q, w, since, ev, err)
+}
+
+// rejoin takes back the place the call kept in this queue when the
+// operator key brought it back here (rule 20), or joins the queue.
+func (s *session) rejoin(ctx context.Context, q *QueueNode) (w Waiting, since time.Time, done bool, err error) {
+	if k := s.kept; k != nil {
+		s.kept = nil
+		if k.queue == q.Queue {
+			s.waiting = k.w
+			s.result("kept its place")
+			s.log.Info("back in the queue, place kept", "queue", q.Queue, "contact_id", k.w.ContactID())
+			return k.w, k.since, false, nil
+		}
+		s.release(ctx, k)
+	}
+	now := s.e.clock.Now()
+	w, done, err = s.join(ctx, q, now)
+	return w, now, done, err
 }
 
 // join puts the call in the queue, or hands it to the driver's external
 // queue; done reports that the call left ivrd there.
 func (s *session) join(ctx context.Context, q *QueueNode, now time.Time) (w Waiting, done bool, err error) {
-	c := Contact{
-		Channel:     "voice",
-		Queue:       q.Queue,
-		CallID:      s.rec.ID,
-		Caller:      s.rec.Caller,
-		Dialled:     s.rec.Dialled,
-		Language:    s.vars["language"],
-		Intent:      s.template(q.Intent),
-		Priority:    q.Priority,
-		Skills:      slices.Clone(q.Skills),
-		Vars:        s.publicVars(),
-		Flow:        s.flow.Name,
-		FlowVersion: s.flow.Version,
-		EnqueuedAt:  now,
-		Record:      q.Record,
-	}
+	c := s.contact(q, now)
 	if t, ok := s.call.(Transferer); ok {
 		if done, err := s.transfer(ctx, t, c); done || err != nil {
 			return nil, done, err
@@ -157,17 +160,59 @@ func (s *session) join(ctx context.Context, q *QueueNode, now time.Time) (w Wait
 		return nil, false, fmt.Errorf("enqueue to %q: %w", q.Queue, err)
 	}
 	s.waiting = w
+	s.contactCopy = c
+	s.contactCopy.ID = w.ContactID()
 	s.rec.Outcome = OutcomeQueued
 	s.rec.Queue = q.Queue
 	s.rec.ContactID = w.ContactID()
+	if s.rec.QueuedAt == nil {
+		s.rec.QueuedAt = &now
+	}
 	s.snapshot()
 	s.e.save(ctx, s.log, s.rec)
 	s.log.Info("queued", "queue", q.Queue, "contact_id", w.ContactID(), "intent", c.Intent)
 	return w, false, nil
 }
 
+// contact is what the agent will know of the call.
+func (s *session) contact(q *QueueNode, now time.Time) Contact {
+	return Contact{
+		Channel:     "voice",
+		Queue:       q.Queue,
+		CallID:      s.rec.ID,
+		Caller:      s.rec.Caller,
+		Dialled:     s.rec.Dialled,
+		Language:    s.vars["language"],
+		Intent:      s.template(q.Intent),
+		Priority:    q.Priority,
+		Skills:      slices.Clone(q.Skills),
+		Vars:        s.publicVars(),
+		Flow:        s.flow.Name,
+		FlowVersion: s.flow.Version,
+		EnqueuedAt:  now,
+		Path:        s.path(),
+		Record:      q.Record,
+	}
+}
+
+// path is the IVR path so far, for the agent's screen-pop: each node
+// visited before the current one, with its result.
+func (s *session) path() []string {
+	visits := s.rec.Visits[:s.visit]
+	out := make([]string, 0, len(visits))
+	for _, v := range visits {
+		if v.Result == "" {
+			out = append(out, v.Node)
+		} else {
+			out = append(out, v.Node+": "+v.Result)
+		}
+	}
+	return out
+}
+
 // leave takes the call out of the queue after the hold that began at
-// since ended with ev or err, and returns the next node.
+// since ended with ev or err, and returns the next node. A call an agent
+// took is in conversation until one of them hangs up.
 func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time.Time, ev event, err error) (string, error) {
 	waited := s.e.clock.Now().Sub(since).Round(time.Millisecond)
 	s.rec.QueueWait = waited
@@ -187,14 +232,16 @@ func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time
 		leave("abandoned")
 		return "", err
 	case ev == evConnected:
-		leave("connected")
-		s.rec.Outcome = OutcomeConnected
-		s.result("connected after " + waited.String())
-		s.log.Info("connected", "wait", waited)
-		if q.Record {
-			s.result(s.recordAgent(ctx, s.node.Name, q.Queue))
-		}
-		return "", nil
+		return s.converse(ctx, q, w, waited)
+	case ev == evOperator:
+		// The place is kept until the operator's way leads elsewhere
+		// (rule 20).
+		s.kept = &keptPlace{w: w, queue: q.Queue, since: since}
+		s.waiting = nil
+		s.rec.Outcome = OutcomeInProgress
+		s.result("operator key after " + waited.String())
+		s.log.Info("operator key in queue", "wait", waited)
+		return s.flow.Operator.Goto, nil
 	default: // max wait
 		leave("timeout")
 		s.rec.Outcome = OutcomeInProgress
@@ -202,6 +249,22 @@ func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time
 		s.log.Info("queue timeout", "wait", waited)
 		return q.OnTimeout, nil
 	}
+}
+
+// keptPlace is a queue place the caller left with the operator key; it is
+// taken back if the operator's way leads to the same queue.
+type keptPlace struct {
+	w     Waiting
+	queue string
+	since time.Time
+}
+
+// release gives up a kept place: the caller went elsewhere.
+func (s *session) release(ctx context.Context, k *keptPlace) {
+	if err := k.w.Leave(context.WithoutCancel(ctx), "transferred"); err != nil {
+		s.log.Warn("leave queue", "reason", "transferred", "err", err)
+	}
+	s.log.Info("left the queue for another way", "queue", k.queue, "contact_id", k.w.ContactID())
 }
 
 // transfer offers the contact to a driver's external queue; done reports
@@ -230,23 +293,30 @@ func (s *session) transfer(ctx context.Context, t Transferer, c Contact) (done b
 	return true, nil
 }
 
-// hold keeps the caller on hold until an agent connects, max_wait passes
-// (evTimeout) or the call's context is done: by the driver's own means
-// when the call is a Holder, else by playing the hold prompt in a loop.
-func (s *session) hold(ctx context.Context, q *QueueNode) (event, error) {
+// hold keeps the caller on hold until an agent takes the call
+// (evConnected), max_wait passes (evTimeout), the caller presses the
+// operator key (evOperator) or the call's context is done: by the driver's
+// own means when the call is a Holder, else by playing the hold prompt in
+// a loop. Meanwhile it answers the queue's offers (ringing agents' phones)
+// and keeps the caller's keys as type-ahead.
+func (s *session) hold(ctx context.Context, q *QueueNode) (ev event, err error) {
 	var t Timer
 	if q.MaxWait > 0 {
 		t = s.timer(q.MaxWait)
 		defer t.Stop()
 	}
-	connected := s.waiting.Connected()
-	audio := s.expand(q.Hold)
+	defer func() {
+		if ev != evConnected {
+			s.stopRinging(ctx, "caller left the queue")
+		}
+	}()
+	spec := waitSpec{timer: t, timeout: q.MaxWait, what: WaitHold}
 	if h, ok := s.call.(Holder); ok {
-		stop, err := h.Hold(ctx, audio)
+		stop, err := h.Hold(ctx, func() []Audio { return s.holdPrompt(ctx, q) })
 		switch {
 		case err == nil:
 			defer stop()
-			return s.waitHeld(ctx, waitSpec{timer: t, timeout: q.MaxWait, connected: connected, what: WaitHold})
+			return s.waitHeld(ctx, spec)
 		case ctx.Err() != nil:
 			return 0, context.Cause(ctx)
 		default:
@@ -255,11 +325,11 @@ func (s *session) hold(ctx context.Context, q *QueueNode) (event, error) {
 			s.log.Warn("driver hold failed; playing the hold prompt", "err", err)
 		}
 	}
+	loop := true
 	for {
 		var pb Playback
 		started := s.e.clock.Now()
-		if len(audio) > 0 {
-			var err error
+		if audio := s.holdPrompt(ctx, q); loop && len(audio) > 0 {
 			if pb, err = s.call.Play(ctx, audio); err != nil {
 				if ctx.Err() != nil {
 					return 0, context.Cause(ctx)
@@ -267,32 +337,107 @@ func (s *session) hold(ctx context.Context, q *QueueNode) (event, error) {
 				return 0, fmt.Errorf("play hold prompt: %w", err)
 			}
 		}
-		for {
-			ev, err := s.wait(ctx, waitSpec{pb: pb, timer: t, timeout: q.MaxWait, connected: connected, what: WaitHold})
-			if err != nil || ev == evConnected || ev == evTimeout {
-				if pb != nil {
-					pb.Stop()
-				}
-				return ev, err
-			}
-			if ev == evPlayed {
-				break
-			}
+		spec.pb = pb
+		ev, err := s.waitHeld(ctx, spec)
+		if pb != nil {
+			pb.Stop()
+		}
+		if err != nil || ev != evPlayed {
+			return ev, err
 		}
 		if !s.e.clock.Now().After(started) {
-			audio = nil // the hold prompt ended at once: wait in silence rather than spin
+			loop = false // the hold prompt ended at once: wait in silence rather than spin
 		}
 	}
 }
 
-// waitHeld waits while the driver holds the caller; keys are buffered.
-func (s *session) waitHeld(ctx context.Context, w waitSpec) (event, error) {
-	for {
-		ev, err := s.wait(ctx, w)
-		if err != nil || ev == evConnected || ev == evTimeout {
-			return ev, err
+// holdPrompt is the queue's hold prompt with the caller's position and
+// estimated wait as they stand now (${queue.position}, ${queue.ewt}).
+func (s *session) holdPrompt(ctx context.Context, q *QueueNode) []Audio {
+	if len(q.Hold) == 0 {
+		return nil
+	}
+	if usesQueueVars(q.Hold) {
+		s.position(ctx)
+	}
+	return s.expand(q.Hold)
+}
+
+// usesQueueVars reports whether a prompt says the queue position or wait.
+func usesQueueVars(p Prompt) bool {
+	for _, part := range p {
+		if strings.Contains(part.Digits, "${queue.") || strings.Contains(part.Number, "${queue.") {
+			return true
 		}
 	}
+	return false
+}
+
+// position sets the queue.* variables from the queue.
+func (s *session) position(ctx context.Context) {
+	if s.waiting == nil {
+		return
+	}
+	p, err := s.waiting.Position(ctx)
+	if err != nil {
+		s.log.Warn("queue position", "err", err)
+		return
+	}
+	s.vars[VarQueuePosition] = strconv.Itoa(p.Position)
+	s.vars[VarQueueEWT] = ""
+	if p.EWT > 0 {
+		s.vars[VarQueueEWT] = strconv.Itoa(int((p.EWT + time.Minute - 1) / time.Minute))
+	}
+}
+
+// waitHeld waits while the caller is on hold: keys are buffered, the
+// queue's events handled; it returns when the playback ends (evPlayed), an
+// agent took the call, max_wait passed or the operator key was pressed.
+func (s *session) waitHeld(ctx context.Context, w waitSpec) (event, error) {
+	for {
+		w.events = s.waiting.Events()
+		w.answered, w.ringDone = nil, nil
+		if r := s.ring; r != nil {
+			w.answered, w.ringDone = r.leg.Answered(), r.leg.Done()
+		}
+		ev, err := s.wait(ctx, w)
+		if err != nil {
+			return ev, err
+		}
+		switch ev {
+		case evPlayed, evTimeout:
+			return ev, nil
+		case evKey:
+			if s.operatorInHold() {
+				return evOperator, nil
+			}
+		case evQueue:
+			if s.queueEvent(ctx) {
+				return evConnected, nil
+			}
+		case evAnswered:
+			if s.answered(ctx) {
+				return evConnected, nil
+			}
+		case evRingEnded:
+			s.ringEnded(ctx)
+		}
+	}
+}
+
+// operatorInHold reports whether the key just pressed on hold is the
+// operator key and the operator is elsewhere than this queue (rule 20); the
+// key is then consumed.
+func (s *session) operatorInHold() bool {
+	op := s.flow.Operator
+	if op.Key == 0 || op.Goto == "" || op.Goto == s.node.Name || len(s.buf) == 0 {
+		return false
+	}
+	if s.buf[len(s.buf)-1].Digit != op.Key {
+		return false
+	}
+	s.buf = s.buf[:len(s.buf)-1]
+	return true
 }
 
 // hangupNode plays the node's prompt to its end and hangs up.

@@ -42,6 +42,7 @@ func queueFlow(q ivr.QueueNode) scenario {
 func TestQueueHandoff(t *testing.T) {
 	sc := queueFlow(ivr.QueueNode{})
 	sc.connectAfter = 25 * s
+	sc.talkFor = 90 * s
 	sv := serve(t, sc)
 	sv.check(t, []ivrtest.Play{
 		played("account", 0, ms(500), true),
@@ -49,7 +50,7 @@ func TestQueueHandoff(t *testing.T) {
 		played("hold", 1*s, 11*s, false),
 		played("hold", 11*s, 21*s, false),
 		played("hold", 21*s, 26*s, true),
-	}, map[string]string{"queue": "connected after 25s"}, ivr.OutcomeConnected)
+	}, map[string]string{"queue": "connected to agent-1 after 25s; ended by agent after 1m30s"}, ivr.OutcomeConnected)
 
 	contacts := sv.queue.Contacts()
 	if len(contacts) != 1 {
@@ -63,7 +64,7 @@ func TestQueueHandoff(t *testing.T) {
 		EnqueuedAt: ivrtest.Epoch.Add(1 * s),
 	}
 	got := c
-	got.Vars, got.Skills = nil, nil
+	got.Vars, got.Skills, got.Path = nil, nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("contact = %+v\nwant %+v", got, want)
 	}
@@ -77,14 +78,35 @@ func TestQueueHandoff(t *testing.T) {
 		t.Error("sensitive pin handed to the queue")
 	}
 
-	if _, ok := sv.call.HungUp(); ok {
-		t.Error("connected call hung up by the engine")
+	if want := []string{"account: collected 1234 (terminator)", "pin: collected **** (terminator)", "set"}; !slices.Equal(c.Path, want) {
+		t.Errorf("contact path = %q, want %q", c.Path, want)
 	}
-	if left := sv.queue.Left(); !slices.Equal(left, []ivrtest.Left{{ContactID: "contact-1", Reason: "connected", At: 26 * s}}) {
-		t.Errorf("left = %+v", left)
+	// The agent hung up: the engine hangs up the caller.
+	if reason, ok := sv.call.HungUp(); !ok || reason != "agent hung up" {
+		t.Errorf("caller hung up %v (%q), want by the engine after the agent", ok, reason)
 	}
-	if sv.rec.QueueWait != 25*s || sv.rec.ContactID != "contact-1" || sv.rec.Queue != "billing" {
-		t.Errorf("record queue fields: wait %v contact %q queue %q", sv.rec.QueueWait, sv.rec.ContactID, sv.rec.Queue)
+	if bridged := sv.call.Bridged(); len(bridged) != 1 {
+		t.Errorf("%d legs bridged, want 1", len(bridged))
+	}
+	if left := sv.queue.Left(); len(left) != 0 {
+		t.Errorf("left = %+v, want none: the contact was answered", left)
+	}
+	wantEvents := []ivrtest.Event{
+		{ContactID: "contact-1", What: "answer", OfferID: "contact-1-offer-1", At: 26 * s},
+		{ContactID: "contact-1", What: "end", Detail: ivr.EndedByAgent, At: 116 * s},
+	}
+	if ev := sv.queue.Events(); !slices.Equal(ev, wantEvents) {
+		t.Errorf("queue events = %+v\nwant %+v", ev, wantEvents)
+	}
+	r := sv.rec
+	if r.QueueWait != 25*s || r.ContactID != "contact-1" || r.Queue != "billing" {
+		t.Errorf("record queue fields: wait %v contact %q queue %q", r.QueueWait, r.ContactID, r.Queue)
+	}
+	if r.Agent != "agent-1" || r.Talk != 90*s || r.EndedBy != ivr.EndedByAgent ||
+		r.QueuedAt == nil || !r.QueuedAt.Equal(ivrtest.Epoch.Add(1*s)) ||
+		r.ConnectedAt == nil || !r.ConnectedAt.Equal(ivrtest.Epoch.Add(26*s)) {
+		t.Errorf("record agent fields: agent %q talk %v ended by %q queued %v connected %v",
+			r.Agent, r.Talk, r.EndedBy, r.QueuedAt, r.ConnectedAt)
 	}
 	if sv.rec.Digits != "1234#****#" {
 		t.Errorf("digits = %q, want the PIN masked", sv.rec.Digits)
@@ -99,9 +121,10 @@ func TestQueueHandoff(t *testing.T) {
 			t.Error("sensitive pin in a saved call record")
 		}
 	}
-	// Start, after each of the two entries (live progress), handoff, end.
-	if want := []ivr.Outcome{"", "", "", ivr.OutcomeQueued, ivr.OutcomeConnected}; !slices.Equal(outcomes, want) {
-		t.Errorf("saved outcomes %q, want %q (start, 2 entries, handoff, end)", outcomes, want)
+	// Start, after each of the two entries (live progress), handoff,
+	// agent, end.
+	if want := []ivr.Outcome{"", "", "", ivr.OutcomeQueued, ivr.OutcomeConnected, ivr.OutcomeConnected}; !slices.Equal(outcomes, want) {
+		t.Errorf("saved outcomes %q, want %q (start, 2 entries, handoff, agent, end)", outcomes, want)
 	}
 }
 

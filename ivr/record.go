@@ -214,24 +214,6 @@ func (s *session) resumeRecorder(r *recording, node string) {
 	s.log.Info("recording resumed", "node", node, "recording_id", r.file.ID())
 }
 
-// recordAgent records the conversation of a call an agent just took from a
-// queue with record: true (rules 15 and 17). Serve returns with the call
-// up, so the recording, started here or already running, is handed to a
-// function that closes it when the call's context ends.
-func (s *session) recordAgent(ctx context.Context, node, queue string) string {
-	r, res := s.handOver(ctx, node, queue)
-	if r == nil {
-		return res
-	}
-	e, log := s.e, s.log
-	e.handed.Add(1)
-	context.AfterFunc(ctx, func() {
-		defer e.handed.Done()
-		r.close(ctx, log, "call ended")
-	})
-	return res
-}
-
 // handOver returns the recording that is to outlive the session: the one
 // running, or one started now for the queue node. The session lets go of
 // it; the caller closes it when the call ends. r is nil, with the reason,

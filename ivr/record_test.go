@@ -2,7 +2,6 @@ package ivr_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -308,7 +307,7 @@ func queueRecordFlow(record bool, before ...*ivr.Node) scenario {
 }
 
 // The conversation with the agent is recorded from the moment the agent
-// takes the call until the call ends, long after Serve returned.
+// takes the call until the call ends.
 func TestQueueRecord(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -321,14 +320,14 @@ func TestQueueRecord(t *testing.T) {
 	}{{
 		name:   "started when the agent takes the call",
 		record: true,
-		result: "connected after 25s; recording started",
+		result: "connected to agent-1 after 25s; recording started; ended by caller after 1m0s",
 		meta:   ivr.RecordingMeta{Node: "queue", Queue: "billing", StartedAt: ivrtest.Epoch.Add(33 * s)},
 		during: 0, after: 60 * s,
 	}, {
 		name:   "already running: goes on with the agent",
 		before: []*ivr.Node{recordNode("rec", "queue", ivr.RecordStart)},
 		record: true,
-		result: "connected after 25s; recording continues",
+		result: "connected to agent-1 after 25s; already recording; ended by caller after 1m0s",
 		meta:   ivr.RecordingMeta{Node: "rec", StartedAt: ivrtest.Epoch.Add(8 * s)},
 		during: 25 * s, after: 85 * s,
 	}}
@@ -336,26 +335,19 @@ func TestQueueRecord(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := queueRecordFlow(tt.record, tt.before...)
 			mem := sc.recordings
-			sc.afterServe = func(clock *ivrtest.Clock, call *ivrtest.RecordableCall) {
-				// Serve returned: the caller talks with the agent.
+			// The caller hangs up after 60 s with the agent.
+			sc.hangupAt = 93 * s
+			sc.duringTalk = func(clock *ivrtest.Clock, call *ivrtest.RecordableCall) {
 				recs := mem.Recordings()
 				if len(recs) != 1 || recs[0].Closed || recs[0].Aborted {
-					t.Fatalf("recordings when connected = %+v, want one running", recs)
+					t.Errorf("recordings when connected = %+v, want one running", recs)
 				}
 				if rc := call.Recorders()[0]; rc.End != -1 {
 					t.Errorf("recorder stopped at %v when connected", rc.End)
 				}
-				clock.Advance(60 * s)
 			}
 			sv := serve(t, sc)
 			sv.check(t, nil, map[string]string{"consent": "accepted", "queue": tt.result}, ivr.OutcomeConnected)
-
-			// The call's context ended when serve returned.
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			defer cancel()
-			if err := sv.eng.Wait(ctx); err != nil {
-				t.Fatalf("Wait: %v", err)
-			}
 			recs := mem.Recordings()
 			if len(recs) != 1 {
 				t.Fatalf("%d recordings, want 1", len(recs))
@@ -381,8 +373,9 @@ func TestQueueRecord(t *testing.T) {
 // a queue that does not record.
 func TestQueueWithoutRecord(t *testing.T) {
 	sc := queueRecordFlow(false, recordNode("rec", "queue", ivr.RecordStart))
+	sc.talkFor = 10 * s
 	sv := serve(t, sc)
-	sv.check(t, nil, map[string]string{"queue": "connected after 25s"}, ivr.OutcomeConnected)
+	sv.check(t, nil, map[string]string{"queue": "connected to agent-1 after 25s; recording stopped; ended by agent after 10s"}, ivr.OutcomeConnected)
 	recs := sc.recordings.Recordings()
 	if len(recs) != 1 || !recs[0].Closed || recs[0].Frames != frames(25*s) {
 		t.Fatalf("recordings = %+v, want one closed of %d frames", recs, frames(25*s))
@@ -395,18 +388,13 @@ func TestQueueWithoutRecord(t *testing.T) {
 func TestQueueRecordRefused(t *testing.T) {
 	sc := queueRecordFlow(true, recordNode("rec", "queue", ivr.RecordStart))
 	sc.keys = []press{{2 * s, "9"}}
-	sc.afterServe = func(clock *ivrtest.Clock, _ *ivrtest.RecordableCall) { clock.Advance(60 * s) }
+	sc.talkFor = 60 * s
 	sv := serve(t, sc)
 	sv.check(t, nil, map[string]string{
 		"consent": "refused key 9",
 		"rec":     "not recorded: consent refused",
-		"queue":   "connected after 25s; not recorded: consent refused",
+		"queue":   "connected to agent-1 after 25s; not recorded: consent refused; ended by agent after 1m0s",
 	}, ivr.OutcomeConnected)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := sv.eng.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if recs := sc.recordings.Recordings(); len(recs) != 0 {
 		t.Errorf("recordings = %+v, want none", recs)
 	}

@@ -36,6 +36,18 @@ type session struct {
 	visit     int     // index of the current visit in rec.Visits
 	node      *Node   // node being run, for Idle
 	waiting   Waiting // queue place while queued
+	// contactCopy is the contact as the queue got it, for the agents'
+	// phones.
+	contactCopy Contact
+	// kept is a queue place left with the operator key, taken back if the
+	// operator's way leads to the same queue (rule 20).
+	kept *keptPlace
+	// ring is the agent's phone being rung for the current offer.
+	ring *ringing
+	// pending is the queue event wait just received.
+	pending QueueEvent
+	// conn is the agent who took the call, once connected.
+	conn *connection
 	// transferred: a Transferer took the call to an external queue; it is
 	// no longer ivrd's to hang up.
 	transferred bool
@@ -78,6 +90,12 @@ func (s *session) run(ctx context.Context) error {
 		switch n.Kind {
 		case KindMenu, KindCollect, KindQueue:
 			s.steps = 0
+			if k := s.kept; k != nil && n.Kind != KindQueue {
+				// The operator's way asks the caller something: the
+				// place left with the operator key is given up.
+				s.kept = nil
+				s.release(ctx, k)
+			}
 		default:
 			s.steps++
 			if s.steps > s.e.maxSteps {
@@ -150,6 +168,11 @@ func (s *session) result(r string) {
 // finish sets the outcome from how the flow ended, hangs up when ivrd ends
 // the call, and saves the final record.
 func (s *session) finish(ctx context.Context, err error) error {
+	s.stopRinging(ctx, "call ended")
+	if k := s.kept; k != nil {
+		s.kept = nil
+		s.release(ctx, k)
+	}
 	if s.recording != nil {
 		s.stopRecording(ctx, "call left the flow")
 	}
@@ -251,15 +274,21 @@ const (
 	evPlayed                     // the playback ended
 	evTimeout                    // the timer fired
 	evConnected                  // an agent took the call
+	evQueue                      // the queue sent an event (s.pending)
+	evAnswered                   // the agent's phone answered
+	evRingEnded                  // the agent's phone stopped ringing unanswered
+	evOperator                   // the operator key, on hold
 )
 
 // waitSpec is what a wait watches besides the call's context and keys.
 type waitSpec struct {
-	pb        Playback
-	timer     Timer
-	timeout   time.Duration // the timer's duration, for Idle
-	connected <-chan struct{}
-	what      WaitFor
+	pb       Playback
+	timer    Timer
+	timeout  time.Duration // the timer's duration, for Idle
+	events   <-chan QueueEvent
+	answered <-chan struct{} // the ringing phone answered
+	ringDone <-chan struct{} // the ringing phone's leg ended
+	what     WaitFor
 }
 
 // wait blocks until a key arrives, the playback ends, the timer fires, an
@@ -274,6 +303,20 @@ func (s *session) wait(ctx context.Context, w waitSpec) (event, error) {
 		fired = w.timer.C()
 	}
 	if s.idler != nil {
+		// The queue's events come in bursts (an offer, then its
+		// acceptance): one already there is taken before the engine
+		// declares itself idle, so that a test clock moves on only when
+		// nothing is left to handle.
+		select {
+		case qe := <-w.events:
+			s.pending = qe
+			return evQueue, nil
+		case <-w.answered:
+			return evAnswered, nil
+		case <-w.ringDone:
+			return evRingEnded, nil
+		default:
+		}
 		s.idler.Idle(Wait{CallID: s.rec.ID, Node: s.node.Name, Kind: s.node.Kind, For: w.what, Timeout: w.timeout})
 	}
 	select {
@@ -286,8 +329,13 @@ func (s *session) wait(ctx context.Context, w waitSpec) (event, error) {
 		return evPlayed, nil
 	case <-fired:
 		return evTimeout, nil
-	case <-w.connected:
-		return evConnected, nil
+	case qe := <-w.events:
+		s.pending = qe
+		return evQueue, nil
+	case <-w.answered:
+		return evAnswered, nil
+	case <-w.ringDone:
+		return evRingEnded, nil
 	}
 }
 

@@ -49,15 +49,13 @@ func (l *CallLog) SaveCall(ctx context.Context, r *ivr.CallRecord) error {
 	if err != nil {
 		return fmt.Errorf("save call %s: %w", r.ID, err)
 	}
-	var ended any
-	if r.EndedAt != nil {
-		ended = FormatTime(*r.EndedAt)
-	}
+	ended, queued, connected := optTime(r.EndedAt), optTime(r.QueuedAt), optTime(r.ConnectedAt)
 	err = l.db.Write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO calls (id, driver, caller, dialled, flow, flow_version, language,
-				started_at, ended_at, digits, outcome, queue, contact_id, queue_wait_ms, vars, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				started_at, ended_at, digits, outcome, queue, contact_id, queue_wait_ms, vars, error,
+				queued_at, agent, connected_at, talk_ms, ended_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET
 				driver = excluded.driver, caller = excluded.caller, dialled = excluded.dialled,
 				flow = excluded.flow, flow_version = excluded.flow_version,
@@ -65,10 +63,14 @@ func (l *CallLog) SaveCall(ctx context.Context, r *ivr.CallRecord) error {
 				ended_at = excluded.ended_at, digits = excluded.digits,
 				outcome = excluded.outcome, queue = excluded.queue,
 				contact_id = excluded.contact_id, queue_wait_ms = excluded.queue_wait_ms,
-				vars = excluded.vars, error = excluded.error`,
+				vars = excluded.vars, error = excluded.error,
+				queued_at = excluded.queued_at, agent = excluded.agent,
+				connected_at = excluded.connected_at, talk_ms = excluded.talk_ms,
+				ended_by = excluded.ended_by`,
 			r.ID, r.Driver, r.Caller, r.Dialled, r.Flow, r.FlowVersion, r.Language,
 			FormatTime(r.StartedAt), ended, r.Digits, string(r.Outcome), r.Queue,
-			r.ContactID, r.QueueWait.Milliseconds(), vars, r.Error); err != nil {
+			r.ContactID, r.QueueWait.Milliseconds(), vars, r.Error,
+			queued, r.Agent, connected, r.Talk.Milliseconds(), r.EndedBy); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM visits WHERE call_id = ?`, r.ID); err != nil {
@@ -96,7 +98,28 @@ func (l *CallLog) SaveCall(ctx context.Context, r *ivr.CallRecord) error {
 }
 
 const callColumns = `id, driver, caller, dialled, flow, flow_version, language,
-	started_at, ended_at, digits, outcome, queue, contact_id, queue_wait_ms, vars, error`
+	started_at, ended_at, digits, outcome, queue, contact_id, queue_wait_ms, vars, error,
+	queued_at, agent, connected_at, talk_ms, ended_by`
+
+// optTime is an optional time for a nullable column.
+func optTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return FormatTime(*t)
+}
+
+// parseOptTime reads a nullable time column.
+func parseOptTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := ParseTime(s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
 
 // GetCall returns the call with the given id and its visits, or ErrNotFound.
 func (l *CallLog) GetCall(ctx context.Context, id string) (*ivr.CallRecord, error) {
@@ -214,29 +237,32 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanCall(s scanner) (*ivr.CallRecord, error) {
 	var (
-		r             ivr.CallRecord
-		started, vars string
-		ended         sql.NullString
-		outcome       string
-		waitMS        int64
+		r                        ivr.CallRecord
+		started, vars            string
+		ended, queued, connected sql.NullString
+		outcome                  string
+		waitMS, talkMS           int64
 	)
 	if err := s.Scan(&r.ID, &r.Driver, &r.Caller, &r.Dialled, &r.Flow, &r.FlowVersion,
 		&r.Language, &started, &ended, &r.Digits, &outcome, &r.Queue, &r.ContactID,
-		&waitMS, &vars, &r.Error); err != nil {
+		&waitMS, &vars, &r.Error, &queued, &r.Agent, &connected, &talkMS, &r.EndedBy); err != nil {
 		return nil, err
 	}
 	r.Outcome = ivr.Outcome(outcome)
 	r.QueueWait = time.Duration(waitMS) * time.Millisecond
+	r.Talk = time.Duration(talkMS) * time.Millisecond
 	var err error
 	if r.StartedAt, err = ParseTime(started); err != nil {
 		return nil, err
 	}
-	if ended.Valid {
-		t, err := ParseTime(ended.String)
-		if err != nil {
-			return nil, err
-		}
-		r.EndedAt = &t
+	if r.EndedAt, err = parseOptTime(ended); err != nil {
+		return nil, err
+	}
+	if r.QueuedAt, err = parseOptTime(queued); err != nil {
+		return nil, err
+	}
+	if r.ConnectedAt, err = parseOptTime(connected); err != nil {
+		return nil, err
 	}
 	if r.Vars, err = UnmarshalVars(vars); err != nil {
 		return nil, err

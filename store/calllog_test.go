@@ -53,6 +53,11 @@ func TestCallLogRoundTrip(t *testing.T) {
 	r.Queue = "sales"
 	r.ContactID = "c-1"
 	r.QueueWait = 42 * time.Second
+	queued, connected := t0.Add(5*time.Second), t0.Add(47*time.Second)
+	r.QueuedAt, r.ConnectedAt = &queued, &connected
+	r.Agent = "alice"
+	r.Talk = 48 * time.Second
+	r.EndedBy = ivr.EndedByAgent
 	r.Vars = map[string]string{"account": "1234", "lang": "fr"}
 	r.EndedAt = &end
 	r.Error = ""
@@ -89,9 +94,11 @@ func assertCall(t *testing.T, got, want *ivr.CallRecord) {
 	t.Helper()
 	norm := func(r ivr.CallRecord) ivr.CallRecord {
 		r.StartedAt = r.StartedAt.UTC()
-		if r.EndedAt != nil {
-			e := r.EndedAt.UTC()
-			r.EndedAt = &e
+		for _, p := range []**time.Time{&r.EndedAt, &r.QueuedAt, &r.ConnectedAt} {
+			if *p != nil {
+				e := (*p).UTC()
+				*p = &e
+			}
 		}
 		vs := make([]ivr.Visit, len(r.Visits))
 		for i, v := range r.Visits {

@@ -2,6 +2,8 @@ package ivrtest
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,10 @@ type Call struct {
 	// OnHangup, when set, runs after the first Hangup, as a driver that
 	// cancels the call's context once it has sent its BYE.
 	OnHangup func(reason string)
+	// Phone scripts the agents' phones the call rings (ivr.Dialer): it gets
+	// each request and its ringing leg, and schedules what the phone does
+	// (leg.AnswerAfter, leg.FailAfter). Nil: Dial fails.
+	Phone func(r ivr.DialRequest, leg *Leg)
 
 	clock               *Clock
 	id, caller, dialled string
@@ -36,6 +42,8 @@ type Call struct {
 	hangupReason        string
 	hungUp              bool
 	playErr             error
+	dials               []ivr.DialRequest
+	bridged             []ivr.Leg
 }
 
 // Play is one Play call on a Call; times are since the clock's start.
@@ -46,7 +54,11 @@ type Play struct {
 	Stopped bool          // Stop was called before the end
 }
 
-var _ ivr.Call = (*Call)(nil)
+var (
+	_ ivr.Call    = (*Call)(nil)
+	_ ivr.Dialer  = (*Call)(nil)
+	_ ivr.Bridger = (*Call)(nil)
+)
 
 // NewCall returns a call from caller to dialled, with prompts lasting one
 // second unless told otherwise.
@@ -134,6 +146,48 @@ func (c *Call) Play(_ context.Context, prompts []ivr.Audio) (ivr.Playback, error
 	pb := &playback{call: c, play: p, done: make(chan struct{})}
 	pb.cancel = c.clock.AfterFunc(d, func() { pb.end(false) })
 	return pb, nil
+}
+
+// Dial implements ivr.Dialer with the Phone script.
+func (c *Call) Dial(_ context.Context, r ivr.DialRequest) (ivr.Ringing, error) {
+	c.mu.Lock()
+	c.dials = append(c.dials, r)
+	phone := c.Phone
+	c.mu.Unlock()
+	if phone == nil {
+		return nil, errors.New("dial: no phone script")
+	}
+	leg := newLeg(c.clock)
+	phone(r, leg)
+	return leg, nil
+}
+
+// Dials returns the requests Dial got.
+func (c *Call) Dials() []ivr.DialRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.dials)
+}
+
+// Bridge implements ivr.Bridger: it lasts until the leg ends (nil) or the
+// call's context is done (its cause).
+func (c *Call) Bridge(ctx context.Context, leg ivr.Leg) error {
+	c.mu.Lock()
+	c.bridged = append(c.bridged, leg)
+	c.mu.Unlock()
+	select {
+	case <-leg.Done():
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Bridged returns the legs Bridge got.
+func (c *Call) Bridged() []ivr.Leg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.bridged)
 }
 
 // Press delivers keys now, in order.

@@ -312,6 +312,9 @@ func parseKey(s string) (rune, bool) {
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// queueVars are the variables a queue sets while the call waits in it.
+var queueVars = []string{ivr.VarQueuePosition, ivr.VarQueueEWT}
+
 // nameRE is what node, flow, queue and calendar names may look like.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
@@ -342,7 +345,7 @@ func templateVars(s string) ([]string, error) {
 			return nil, fmt.Errorf("unclosed ${")
 		}
 		v := s[:j]
-		if !identRE.MatchString(v) {
+		if !identRE.MatchString(v) && !slices.Contains(queueVars, v) {
 			return nil, fmt.Errorf("bad variable name %q", v)
 		}
 		vars = append(vars, v)

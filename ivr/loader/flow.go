@@ -129,7 +129,7 @@ func parseFlow(d *decoder, content []byte, promptDir string, checkAudio func([]b
 			Interruptible:     true,
 		},
 	}
-	for _, v := range builtinVars {
+	for _, v := range slices.Concat(builtinVars, queueVars) {
 		p.pf.varSets[v] = true
 	}
 	root := d.document(content)
