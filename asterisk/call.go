@@ -43,6 +43,8 @@ type call struct {
 	hold        *hold       // the holding bridge the call waits in, if any
 	recordings  int         // recordings started, to name the next one
 	recorders   []*recorder // recordings not stopped yet
+	legs        []*agentLeg // agents' phones rung and not over yet
+	bridges     []string    // the mixing bridges the call talks to agents in
 
 	// gone is fired when the channel is really over: hung up or destroyed,
 	// its recording's snoop channels ended on their own, or the driver no

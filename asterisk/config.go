@@ -40,6 +40,11 @@ type Config struct {
 	// only when the caller starts waiting. Without a hold prompt, the
 	// caller hears music only.
 	AnnounceEvery time.Duration
+	// AgentEndpoint is the PJSIP endpoint of Asterisk's pjsip.conf through
+	// which the driver rings agents' phones given as sip: URIs:
+	// PJSIP/<AgentEndpoint>/<phone> (default "agents"). An agent's own dial
+	// string (ivr.Offer.Dial) is used as is instead.
+	AgentEndpoint string
 	// Handler serves one call; the driver hangs up when it returns, unless
 	// the call was handed to the dialplan. Required.
 	Handler func(ctx context.Context, call ivr.Call)
@@ -84,6 +89,10 @@ type Backoff struct {
 
 // DefaultMOHClass is the music-on-hold class Asterisk ships configured.
 const DefaultMOHClass = "default"
+
+// DefaultAgentEndpoint is the PJSIP endpoint agents' phones are rung
+// through when Config.AgentEndpoint is empty.
+const DefaultAgentEndpoint = "agents"
 
 const (
 	defaultBackoffMin     = 500 * time.Millisecond
@@ -148,6 +157,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if strings.ContainsAny(cfg.MOHClass, ",[] \t\r\n") {
 		return cfg, fmt.Errorf("configure ari: %q is not a music-on-hold class name", cfg.MOHClass)
+	}
+	if cfg.AgentEndpoint == "" {
+		cfg.AgentEndpoint = DefaultAgentEndpoint
+	}
+	if strings.ContainsAny(cfg.AgentEndpoint, "/,&[] \t\r\n") {
+		// Asterisk's dial strings separate parts with / and channels with &.
+		return cfg, fmt.Errorf("configure ari: %q is not a PJSIP endpoint name", cfg.AgentEndpoint)
 	}
 	if cfg.AnnounceEvery < 0 {
 		return cfg, fmt.Errorf("configure ari: announcement interval %v is negative", cfg.AnnounceEvery)

@@ -33,9 +33,10 @@ type Driver struct {
 	handlers sync.WaitGroup
 
 	mu      sync.Mutex
-	calls   map[string]*call // by channel id
-	legs    map[string]*leg  // recordings in progress, by name
-	changed chan struct{}    // closed and replaced when a call ends
+	calls   map[string]*call     // by channel id
+	legs    map[string]*leg      // recordings in progress, by name
+	agents  map[string]*agentLeg // agents' phones rung, by channel id
+	changed chan struct{}        // closed and replaced when a call ends
 	// lingering holds the calls continued in the dialplan whose agent
 	// conversation is being recorded, by channel id, until they are gone.
 	lingering map[string]*call
@@ -54,6 +55,7 @@ func New(cfg Config) (*Driver, error) {
 		log:     cfg.Logger.With("driver", "ari", "app", cfg.App),
 		calls:   map[string]*call{},
 		legs:    map[string]*leg{},
+		agents:  map[string]*agentLeg{},
 		changed: make(chan struct{}),
 
 		lingering: map[string]*call{},
@@ -140,8 +142,10 @@ func (d *Driver) connect(ctx context.Context) error {
 	}
 	d.log.Info("ARI connected; route calls with Stasis("+d.cfg.App+",${EXTEN})", "url", d.cfg.URL)
 	d.reconcile(ctx)
+	d.reconcileAgents(ctx)
 	d.sweepBridges(ctx)
 	d.sweepRecordings(ctx)
+	d.sweepAgents(ctx)
 
 	for {
 		var msg []byte
@@ -196,9 +200,12 @@ func (d *Driver) reconcile(ctx context.Context) {
 func (d *Driver) dispatch(ev ari.Event) {
 	switch e := ev.(type) {
 	case *ari.StasisStart:
-		if isSnoop(e) {
+		switch {
+		case isSnoop(e):
 			d.snoopEntered(e)
-		} else {
+		case isAgent(e):
+			d.agentEntered(e)
+		default:
 			d.start(e)
 		}
 	case *ari.RecordingStarted, *ari.RecordingFinished, *ari.RecordingFailed:
@@ -206,13 +213,16 @@ func (d *Driver) dispatch(ev ari.Event) {
 	case *ari.StasisEnd:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
 		d.snoopEnded(e.Channel.ID)
+		d.agentEvent(e)
 	case *ari.ChannelHangupRequest:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
 		d.gone(e.Channel.ID)
+		d.agentEvent(e)
 	case *ari.ChannelDestroyed:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
 		d.gone(e.Channel.ID)
 		d.snoopEnded(e.Channel.ID)
+		d.agentEvent(e)
 	case *ari.ChannelDtmfReceived:
 		if c := d.call(e.Channel.ID); c != nil {
 			c.deliver(e.Digit, time.Now())
@@ -307,8 +317,9 @@ func (d *Driver) serve(c *call) {
 	defer d.handlers.Done()
 	defer d.remove(c)
 	defer c.end(ErrHungUp)
-	defer c.unhold()   // a handler that did not stop its hold
-	defer d.release(c) // recordings the handler left running
+	defer c.unhold()     // a handler that did not stop its hold
+	defer d.release(c)   // recordings the handler left running
+	defer c.hangupLegs() // agents' phones the handler left up
 	func() {
 		defer func() {
 			if r := recover(); r != nil {

@@ -276,6 +276,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown mode", Config{URL: "http://a/ari", App: "ivrd", Handler: h,
 			Handoff: map[string]HandoffConfig{"q": {Mode: "agent"}}}, "mode"},
 		{"bad moh class", Config{URL: "http://a/ari", App: "ivrd", Handler: h, MOHClass: "a,b"}, "music-on-hold"},
+		{"bad agent endpoint", Config{URL: "http://a/ari", App: "ivrd", Handler: h, AgentEndpoint: "agents/x"}, "PJSIP endpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

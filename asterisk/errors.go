@@ -20,6 +20,11 @@ var (
 	// ErrTransferred is the cause of a call's context once it left the
 	// application for the dialplan.
 	ErrTransferred = errors.New("call continued in the dialplan")
+	// ErrAgentCancelled is why an agent's phone did not take a call that
+	// ivrd cancelled while it rang (Ringing.Err).
+	ErrAgentCancelled = errors.New("agent's phone cancelled by ivrd")
+	// ErrNotAnswered: Bridge was given an agent's leg that has not answered.
+	ErrNotAnswered = errors.New("agent's phone has not answered")
 	// ErrBadRecording: a recording Asterisk stored is not the 8 kHz mono
 	// 16-bit PCM WAV file the driver asked for.
 	ErrBadRecording = errors.New("recording file unreadable")

@@ -25,12 +25,13 @@ type hold struct {
 // of its own with the configured music-on-hold class, as Asterisk's Queue()
 // would. The queue node's hold prompt, if any, is an announcement played
 // into the bridge when the caller starts waiting, then again after every
-// AnnounceEvery of music. Keys still arrive as ChannelDtmfReceived events
+// AnnounceEvery of music, each time as prompt resolves it then (it may say
+// the caller's position). Keys still arrive as ChannelDtmfReceived events
 // while the channel is in the bridge.
 //
 // The bridge is destroyed by stop, or when the call ends, whichever comes
 // first, and after a restart by the sweep of the first connection.
-func (c *call) Hold(ctx context.Context, prompt []ivr.Audio) (func(), error) {
+func (c *call) Hold(ctx context.Context, prompt func() []ivr.Audio) (func(), error) {
 	h := &hold{bridge: newID("ivrd-hold-"), stop: make(chan struct{}), done: make(chan struct{})}
 	c.mu.Lock()
 	switch {
@@ -45,7 +46,7 @@ func (c *call) Hold(ctx context.Context, prompt []ivr.Audio) (func(), error) {
 	c.hold = h
 	c.mu.Unlock()
 
-	media := c.d.mediaURIs(c.log, prompt)
+	media := c.d.mediaURIs(c.log, prompt())
 	err := c.d.rest.createBridge(ctx, h.bridge, "holding", holdBridgeName(c.d.cfg.App))
 	if err == nil {
 		err = c.d.rest.addChannel(ctx, h.bridge, c.id, "participant")
@@ -62,7 +63,7 @@ func (c *call) Hold(ctx context.Context, prompt []ivr.Audio) (func(), error) {
 		return nil, fmt.Errorf("hold in bridge %s: %w", h.bridge, err)
 	}
 	if len(media) > 0 {
-		go c.announce(h, media)
+		go c.announce(h, media, prompt)
 	} else {
 		close(h.done)
 	}
@@ -78,11 +79,18 @@ func (c *call) holding(bridge string) bool {
 }
 
 // announce plays the hold prompt into the bridge, then music on hold for
-// AnnounceEvery, and again, until the wait or the call ends. A holding
-// bridge mixes nothing: the music stops while the announcement plays.
-func (c *call) announce(h *hold, media []string) {
+// AnnounceEvery, and again, resolved anew, until the wait or the call
+// ends. A holding bridge mixes nothing: the music stops while the
+// announcement plays.
+func (c *call) announce(h *hold, media []string, prompt func() []ivr.Audio) {
 	defer close(h.done)
-	for {
+	for first := true; ; first = false {
+		if !first {
+			if media = c.d.mediaURIs(c.log, prompt()); len(media) == 0 {
+				c.music(h)
+				return
+			}
+		}
 		p := &playback{c: c, id: newID("ivrd-pb-"), done: make(chan struct{})}
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
@@ -157,33 +165,37 @@ func (c *call) unhold() {
 	c.log.Info("off hold", "bridge", h.bridge)
 }
 
-// sweepBridges destroys the holding bridges of this application that no
-// call holds: those of an ivrd that stopped without destroying them.
+// sweepBridges destroys the holding bridges and the agents' mixing bridges
+// of this application that no call uses: those of an ivrd that stopped
+// without destroying them.
 func (d *Driver) sweepBridges(ctx context.Context) {
 	list, err := d.rest.bridges(ctx)
 	if err != nil {
 		d.log.Warn("list bridges", "err", err)
 		return
 	}
-	name := holdBridgeName(d.cfg.App)
+	names := map[string]bool{holdBridgeName(d.cfg.App): true, agentBridgeName(d.cfg.App): true}
 	d.mu.Lock()
-	held := make(map[string]bool, len(d.calls))
+	used := make(map[string]bool, len(d.calls))
 	for _, c := range d.calls {
 		c.mu.Lock()
 		if c.hold != nil {
-			held[c.hold.bridge] = true
+			used[c.hold.bridge] = true
+		}
+		for _, b := range c.bridges {
+			used[b] = true
 		}
 		c.mu.Unlock()
 	}
 	d.mu.Unlock()
 	for _, b := range list {
-		if b.Name != name || held[b.ID] {
+		if !names[b.Name] || used[b.ID] {
 			continue
 		}
 		if err := d.rest.destroyBridge(ctx, b.ID); err != nil && !errors.Is(err, ErrNotFound) {
-			d.log.Warn("destroy stale holding bridge", "bridge", b.ID, "err", err)
+			d.log.Warn("destroy stale bridge", "bridge", b.ID, "name", b.Name, "err", err)
 			continue
 		}
-		d.log.Info("destroyed stale holding bridge", "bridge", b.ID, "channels", len(b.Channels))
+		d.log.Info("destroyed stale bridge", "bridge", b.ID, "name", b.Name, "channels", len(b.Channels))
 	}
 }

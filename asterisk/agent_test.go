@@ -1,0 +1,723 @@
+package asterisk_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/asterisk"
+	"github.com/ivrd/ivrd/asterisk/asterisktest"
+	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
+)
+
+// The agent's phone plays a 440 Hz tone, the caller a 1000 Hz one: each
+// direction of the conversation can be told by frequency.
+const agentHz = 440
+
+// agentEnv is a driver on a test Asterisk whose handler is the test's own;
+// every ARI request the driver sends is noted.
+type agentEnv struct {
+	ast  *asterisktest.Asterisk
+	drv  *asterisk.Driver
+	reqs *requestLog
+}
+
+// ariRequest is one request the driver sent.
+type ariRequest struct {
+	at     time.Time
+	method string
+	path   string // below the ARI root
+	query  url.Values
+}
+
+type requestLog struct {
+	mu   sync.Mutex
+	list []ariRequest
+}
+
+func (l *requestLog) all() []ariRequest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.list)
+}
+
+// loggingTransport notes the requests going through it.
+type loggingTransport struct {
+	base http.RoundTripper
+	root string // the ARI root's path
+	log  *requestLog
+}
+
+func (t loggingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.log.mu.Lock()
+	t.log.list = append(t.log.list, ariRequest{
+		at: time.Now(), method: r.Method, path: strings.TrimPrefix(r.URL.Path, t.root), query: r.URL.Query(),
+	})
+	t.log.mu.Unlock()
+	return t.base.RoundTrip(r)
+}
+
+// startAgents runs a driver serving ast with handler.
+func startAgents(t *testing.T, ast *asterisktest.Asterisk, handler func(context.Context, ivr.Call)) *agentEnv {
+	t.Helper()
+	e := &agentEnv{ast: ast, reqs: &requestLog{}}
+	root, err := url.Parse(ast.ARIURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	ctx, cancel := context.WithCancel(context.Background())
+	drv, err := asterisk.New(asterisk.Config{
+		URL: ast.ARIURL, WSURL: ast.WSURL, User: ast.User, Password: ast.Password, App: ast.App,
+		HTTPClient: &http.Client{Transport: loggingTransport{base: tr, root: root.Path, log: e.reqs}},
+		Backoff:    asterisk.Backoff{Min: 100 * time.Millisecond, Max: time.Second},
+		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Handler:    handler,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.drv = drv
+	done := make(chan struct{})
+	go func() { defer close(done); _ = drv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; tr.CloseIdleConnections() })
+	waitApp(t, ast)
+	return e
+}
+
+// peer is a sipp or baresip process the test started.
+type peer struct {
+	name   string
+	dir    string
+	stdin  io.WriteCloser
+	output *syncOutput
+	exited chan struct{}
+	err    error // set before exited is closed
+}
+
+type syncOutput struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *syncOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *syncOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// run starts cmd as a peer, killed at the end of the test.
+func run(t *testing.T, name string, cmd *exec.Cmd) *peer {
+	t.Helper()
+	p := &peer{name: name, dir: cmd.Dir, output: &syncOutput{}, exited: make(chan struct{})}
+	cmd.Stdout = p.output
+	cmd.Stderr = p.output
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = stdin
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("%s: %w\n%s", name, err, p.output.String())
+		}
+		p.err = err
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.output.String())
+		}
+	})
+	return p
+}
+
+// wait waits for the peer to exit and returns its failure, if any.
+func (p *peer) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %v", p.name, timeout)
+	}
+}
+
+// waitBound waits until something listens on the UDP port: the peer is
+// ready for calls.
+func waitBound(t *testing.T, p *peer, port int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return // taken: the peer has it
+		}
+		c.Close()
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited: %v", p.name, p.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s never listened on udp port %d", p.name, port)
+}
+
+// sippAgent starts an agent's phone played by a sipp scenario of
+// testdata/sipp, with STATUS replaced by status if given, and returns its
+// URI.
+func sippAgent(t *testing.T, scenario, status string) (string, *peer) {
+	t.Helper()
+	xml, err := os.ReadFile(filepath.Join("testdata", "sipp", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sf := filepath.Join(dir, scenario)
+	if err := os.WriteFile(sf, []byte(strings.ReplaceAll(string(xml), "STATUS", status)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t, "udp")
+	cmd := exec.Command("sipp", "-sf", sf, "-m", "1", "-t", "u1",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
+		"-timeout", "30s", "-timeout_error", "-nostdin")
+	cmd.Dir = dir
+	p := run(t, "sipp agent "+scenario, cmd)
+	waitBound(t, p, port)
+	return fmt.Sprintf("sip:alice@127.0.0.1:%d", port), p
+}
+
+// baresipAgent starts baresip answering every call at once and sending
+// samples (8 kHz) as its audio, and returns its URI. What it receives is
+// written to dump-*-dec.wav in its folder.
+func baresipAgent(t *testing.T, samples []int16) (string, *peer) {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "agent.wav")
+	if err := os.WriteFile(src, wavBytes(t, samples), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t, "udp")
+	// aufile is only an audio source in baresip 1.0; the sndfile filter
+	// records what the call received.
+	config := fmt.Sprintf(`poll_method		poll
+sip_listen		127.0.0.1:%d
+audio_source		aufile,%s
+audio_srate		8000
+audio_channels		1
+module_path		/usr/lib/baresip/modules
+module			stdio.so
+module			g711.so
+module			aufile.so
+module			sndfile.so
+snd_path		%s
+module_app		account.so
+module_app		menu.so
+`, port, src, dir)
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	account := "<sip:alice@127.0.0.1>;regint=0;answermode=auto\n"
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("baresip", "-n", "127.0.0.1", "-f", dir)
+	cmd.Dir = dir
+	p := run(t, "baresip agent", cmd)
+	waitBound(t, p, port)
+	return fmt.Sprintf("sip:alice@127.0.0.1:%d", port), p
+}
+
+// heard returns what baresip received during its call.
+func (p *peer) heard(t *testing.T) []int16 {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(p.dir, "dump-*-dec.wav"))
+	if len(files) != 1 {
+		t.Fatalf("baresip wrote %d files of received audio, want 1: %v", len(files), files)
+	}
+	s, err := media.LoadWAV(files[0])
+	if err != nil {
+		t.Fatalf("read what baresip heard: %v", err)
+	}
+	return s
+}
+
+// sippCaller calls number through ast with a sipp scenario sending a
+// 1000 Hz tone from the answer on; extra are more sipp arguments.
+func sippCaller(t *testing.T, ast *asterisktest.Asterisk, scenario, number string, extra ...string) *peer {
+	t.Helper()
+	dir := t.TempDir()
+	if err := writeTonePCAP(filepath.Join(dir, "tone.pcap"), tone(callerHz, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-sf", sf, "-m", "1", "-t", "u1",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t, "udp")),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
+		"-s", number, "-timeout", "40s", "-timeout_error", "-nostdin"}, extra...)
+	args = append(args, ast.SIPAddr)
+	cmd := exec.Command("sipp", args...)
+	cmd.Dir = dir // the scenario plays tone.pcap from its working folder
+	return run(t, "sipp caller "+scenario, cmd)
+}
+
+// channelsLike lists the ids of Asterisk's channels starting with prefix.
+func channelsLike(t *testing.T, ast *asterisktest.Asterisk, prefix string) []string {
+	t.Helper()
+	var list []struct{ ID string }
+	if err := ariDo(ast, http.MethodGet, "/channels", &list); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range list {
+		if strings.HasPrefix(c.ID, prefix) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// bridgesNamed lists Asterisk's bridges named name.
+func bridgesNamed(t *testing.T, ast *asterisktest.Asterisk, name string) []ariBridge {
+	t.Helper()
+	var list []ariBridge
+	if err := ariDo(ast, http.MethodGet, "/bridges", &list); err != nil {
+		t.Fatal(err)
+	}
+	var out []ariBridge
+	for _, b := range list {
+		if b.Name == name {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// waitNone waits until Asterisk has no agent's channel and no agent's
+// bridge of the application left.
+func waitNone(t *testing.T, ast *asterisktest.Asterisk) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		chans := channelsLike(t, ast, "ivrd-agent-")
+		bridges := bridgesNamed(t, ast, "ivrd-agent:"+ast.App)
+		if len(chans) == 0 && len(bridges) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Asterisk still holds agents' channels %q and bridges %+v", chans, bridges)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type rtpStats struct {
+	TxCount int `json:"txcount"`
+	RxCount int `json:"rxcount"`
+}
+
+func rtpStatsOf(t *testing.T, ast *asterisktest.Asterisk, channel string) rtpStats {
+	t.Helper()
+	var s rtpStats
+	if err := ariDo(ast, http.MethodGet, "/channels/"+channel+"/rtp_statistics", &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// bridgeRun is what the handler of TestAgentBridged saw.
+type bridgeRun struct {
+	err                   error
+	callerID              string
+	recStart              time.Time
+	bridgeAt, bridgeEnd   time.Time
+	bridgeErr             error
+	answeredIn            time.Duration
+	legErr                error
+	legDoneAfterBridge    bool
+	recordingStoppedAfter time.Time
+}
+
+// A caller (sipp, 1000 Hz) is put through to an agent's phone (baresip
+// auto-answering, 440 Hz) rung by the driver: the phone shows the caller's
+// number, both channels are in one mixing bridge, RTP flows both ways on
+// both legs for more than 3 s and each side hears the other's tone; the
+// recording of the call has the caller on the left and the agent on the
+// right. The agent hangs up: Bridge returns nil, the handler hangs up the
+// caller, whom the driver never hung up on connect, and nothing is left
+// in Asterisk.
+func TestAgentBridged(t *testing.T) {
+	noLeaks(t)
+	ast := recordingAsterisk(t, asterisktest.Options{})
+	agentURI, agent := baresipAgent(t, tone(agentHz, 30*time.Second))
+	sink := &memSink{}
+	bridging := make(chan string, 1)
+	runs := make(chan bridgeRun, 1)
+	e := startAgents(t, ast, func(ctx context.Context, call ivr.Call) {
+		r := bridgeRun{callerID: call.ID()}
+		defer func() { runs <- r }()
+		if err := call.Answer(ctx); err != nil {
+			r.err = err
+			return
+		}
+		rec, err := call.(ivr.Recordable).Record(ctx, sink)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.recStart = time.Now()
+		defer func() { r.err = errors.Join(r.err, rec.Stop(context.Background())) }()
+		asked := time.Now()
+		leg, err := call.(ivr.Dialer).Dial(ctx, ivr.DialRequest{
+			Offer:   ivr.Offer{ID: "offer-1", Agent: "alice", Phone: agentURI},
+			Contact: ivr.Contact{Caller: call.Caller()},
+			Timeout: 10 * time.Second,
+		})
+		if err != nil {
+			r.err = err
+			return
+		}
+		select {
+		case <-leg.Answered():
+			r.answeredIn = time.Since(asked)
+		case <-leg.Done():
+			r.err = fmt.Errorf("the agent's phone did not answer: %w", leg.Err())
+			return
+		case <-time.After(10 * time.Second):
+			r.err = errors.New("the agent's phone did not answer within 10 s")
+			return
+		}
+		bridging <- call.ID()
+		r.bridgeAt = time.Now()
+		r.bridgeErr = call.(ivr.Bridger).Bridge(ctx, leg)
+		r.bridgeEnd = time.Now()
+		r.legDoneAfterBridge = closed(leg.Done())
+		r.legErr = leg.Err()
+		if err := rec.Stop(ctx); err != nil {
+			r.err = err
+		}
+		// The engine hangs up the caller once the agent hung up.
+		if err := call.Hangup(ctx, "agent hung up"); err != nil {
+			r.err = err
+		}
+	})
+	caller := sippCaller(t, ast, "uac_tone_wait_bye.xml", "3900")
+
+	var callerID string
+	select {
+	case callerID = <-bridging:
+	case r := <-runs:
+		t.Fatalf("the handler ended before bridging: %v", r.err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the call never reached the bridge")
+	}
+	// The bridge: one mixing bridge of the application with both channels.
+	var agentID string
+	var bridge ariBridge
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ids := channelsLike(t, ast, "ivrd-agent-"+ast.App+"-")
+		bs := bridgesNamed(t, ast, "ivrd-agent:"+ast.App)
+		if len(ids) == 1 && len(bs) == 1 && len(bs[0].Channels) == 2 {
+			agentID, bridge = ids[0], bs[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents' channels %q, bridges %+v; want one channel and one bridge of both", ids, bs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if bridge.Type != "mixing" || !slices.Contains(bridge.Channels, callerID) || !slices.Contains(bridge.Channels, agentID) {
+		t.Errorf("bridge %+v, want a mixing bridge of %s and %s", bridge, callerID, agentID)
+	}
+	var agentChan struct {
+		Caller struct{ Number string }
+		State  string
+	}
+	if err := ariDo(ast, http.MethodGet, "/channels/"+agentID, &agentChan); err != nil {
+		t.Fatal(err)
+	}
+	if agentChan.Caller.Number != "5551234" || agentChan.State != "Up" {
+		t.Errorf("agent's channel shows caller %q in state %s; want the caller's number 5551234, Up", agentChan.Caller.Number, agentChan.State)
+	}
+
+	// Audio both ways for 3.5 s, counted on both legs.
+	before := [2]rtpStats{rtpStatsOf(t, ast, callerID), rtpStatsOf(t, ast, agentID)}
+	const talk = 4 * time.Second
+	time.Sleep(talk)
+	after := [2]rtpStats{rtpStatsOf(t, ast, callerID), rtpStatsOf(t, ast, agentID)}
+	const want = 175 // 3.5 s of 20 ms packets
+	for i, leg := range []string{"caller", "agent"} {
+		rx, tx := after[i].RxCount-before[i].RxCount, after[i].TxCount-before[i].TxCount
+		t.Logf("%s leg over %v: %d RTP packets received, %d sent", leg, talk, rx, tx)
+		if rx < want || tx < want {
+			t.Errorf("%s leg: %d RTP packets received and %d sent over %v; want at least %d each way", leg, rx, tx, talk, want)
+		}
+	}
+
+	// The agent hangs up.
+	if _, err := io.WriteString(agent.stdin, "b"); err != nil {
+		t.Fatal(err)
+	}
+	var r bridgeRun
+	select {
+	case r = <-runs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Bridge did not return after the agent hung up")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.bridgeErr != nil {
+		t.Errorf("Bridge = %v; want nil once the agent hung up", r.bridgeErr)
+	}
+	if !r.legDoneAfterBridge || r.legErr != nil {
+		t.Errorf("after Bridge: leg done %v, Err %v; want done, no error", r.legDoneAfterBridge, r.legErr)
+	}
+	t.Logf("agent answered %v after the dial; bridged for %v", r.answeredIn, r.bridgeEnd.Sub(r.bridgeAt))
+	// The caller's call ends from ivrd: sipp gets a BYE.
+	if err := caller.wait(t, 10*time.Second); err != nil {
+		t.Errorf("caller: %v", err)
+	}
+	_, _ = io.WriteString(agent.stdin, "q")
+	if err := agent.wait(t, 5*time.Second); err != nil {
+		t.Logf("baresip: %v", err)
+	}
+
+	// Never a hang-up of the caller before the conversation ended.
+	for _, q := range e.reqs.all() {
+		if q.method == http.MethodDelete && q.path == "/channels/"+callerID && q.at.Before(r.bridgeEnd) {
+			t.Errorf("the driver hung up the caller at %v, before the agent hung up at %v", q.at, r.bridgeEnd)
+		}
+	}
+	waitNone(t, ast)
+
+	// Each heard the other: the recording has the caller's tone on the
+	// left and the agent's on the right while bridged.
+	left, right, _, bad := sink.snapshot()
+	if bad > 0 {
+		t.Errorf("%d frames were not 160 samples on both channels", bad)
+	}
+	from, to := at(r.bridgeAt.Sub(r.recStart)+300*time.Millisecond), at(r.bridgeEnd.Sub(r.recStart)-200*time.Millisecond)
+	if to > len(left) || to-from < at(3*time.Second) {
+		t.Fatalf("recording of %d samples; the bridged span [%d, %d) is not in it or shorter than 3 s", len(left), from, to)
+	}
+	checkTone(t, "recording, caller channel while bridged", left[from:to], callerHz, agentHz)
+	checkTone(t, "recording, agent channel while bridged", right[from:to], agentHz, callerHz)
+	heard := agent.heard(t)
+	if len(heard) < at(3*time.Second) {
+		t.Fatalf("baresip heard %d samples, want more than 3 s", len(heard))
+	}
+	checkTone(t, "what the agent heard", heard[at(time.Second):at(3*time.Second)], callerHz, agentHz)
+}
+
+// notTaken is what the handler of TestAgentNotTaken saw.
+type notTaken struct {
+	err      error // handler failure
+	legErr   error
+	answered bool
+	rang     time.Duration
+}
+
+// An agent's phone that is busy, declines, is unavailable or rings out
+// gives the engine the matching error, and leaves nothing in Asterisk.
+func TestAgentNotTaken(t *testing.T) {
+	noLeaks(t)
+	ast := asterisktest.Start(t, asterisktest.Options{})
+	type dial struct {
+		offer   ivr.Offer
+		timeout time.Duration
+	}
+	next := make(chan dial, 1)
+	results := make(chan notTaken, 1)
+	startAgents(t, ast, func(ctx context.Context, call ivr.Call) {
+		var r notTaken
+		defer func() { results <- r }()
+		d := <-next
+		if err := call.Answer(ctx); err != nil {
+			r.err = err
+			return
+		}
+		start := time.Now()
+		leg, err := call.(ivr.Dialer).Dial(ctx, ivr.DialRequest{Offer: d.offer, Timeout: d.timeout})
+		if err != nil {
+			r.err = err
+			return
+		}
+		select {
+		case <-leg.Done():
+			r.rang = time.Since(start)
+			r.answered = closed(leg.Answered())
+			r.legErr = leg.Err()
+		case <-time.After(15 * time.Second):
+			r.err = errors.New("the agent's leg never ended")
+			_ = leg.Hangup(context.Background(), "test over")
+		}
+		_ = call.Hangup(ctx, "test over")
+	})
+	tests := []struct {
+		name     string
+		scenario string
+		status   string
+		timeout  time.Duration
+		want     error
+	}{
+		{"busy", "uas_reject.xml", "486 Busy Here", 10 * time.Second, ivr.ErrAgentBusy},
+		{"declined", "uas_reject.xml", "603 Decline", 10 * time.Second, ivr.ErrAgentDeclined},
+		{"unavailable", "uas_reject.xml", "480 Temporarily Unavailable", 10 * time.Second, ivr.ErrAgentNoAnswer},
+		{"no answer", "uas_ring_cancel.xml", "", 1500 * time.Millisecond, ivr.ErrAgentNoAnswer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			uri, agent := sippAgent(t, tt.scenario, tt.status)
+			next <- dial{offer: ivr.Offer{ID: "offer-" + tt.name, Agent: "alice", Phone: uri}, timeout: tt.timeout}
+			caller := sippCaller(t, ast, "uac_tone_wait_bye.xml", "3900")
+			var r notTaken
+			select {
+			case r = <-results:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the handler never finished")
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			t.Logf("rang %v: %v", r.rang, r.legErr)
+			if r.answered || !errors.Is(r.legErr, tt.want) {
+				t.Errorf("answered %v, Err %v; want %v", r.answered, r.legErr, tt.want)
+			}
+			if tt.scenario == "uas_ring_cancel.xml" && (r.rang < tt.timeout || r.rang > tt.timeout+time.Second) {
+				t.Errorf("rang %v, want the %v timeout", r.rang, tt.timeout)
+			}
+			if err := agent.wait(t, 5*time.Second); err != nil {
+				t.Errorf("agent: %v", err)
+			}
+			if err := caller.wait(t, 5*time.Second); err != nil {
+				t.Errorf("caller: %v", err)
+			}
+			waitNone(t, ast)
+		})
+	}
+}
+
+// A caller hanging up while the agent's phone rings: the driver cancels
+// the phone (the agent gets a CANCEL) although the handler left the leg
+// alone, and the leg ends as cancelled. The dial string comes from the
+// agent's configuration (Offer.Dial).
+func TestAgentCancelledWhenCallerHangsUp(t *testing.T) {
+	noLeaks(t)
+	ast := asterisktest.Start(t, asterisktest.Options{})
+	uri, agent := sippAgent(t, "uas_ring_cancel.xml", "")
+	legs := make(chan ivr.Ringing, 1)
+	startAgents(t, ast, func(ctx context.Context, call ivr.Call) {
+		if err := call.Answer(ctx); err != nil {
+			t.Error(err)
+			return
+		}
+		leg, err := call.(ivr.Dialer).Dial(ctx, ivr.DialRequest{
+			Offer:   ivr.Offer{ID: "offer-1", Agent: "alice", Dial: "PJSIP/agents/" + uri},
+			Timeout: 20 * time.Second,
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		legs <- leg
+		<-ctx.Done() // the caller hangs up; the leg is left to the driver
+	})
+	caller := sippCaller(t, ast, "uac_tone_bye.xml", "3900", "-d", "1500")
+	var leg ivr.Ringing
+	select {
+	case leg = <-legs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent was never rung")
+	}
+	if err := caller.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("caller: %v", err)
+	}
+	if err := agent.wait(t, 5*time.Second); err != nil {
+		t.Errorf("the agent's phone was not cancelled: %v", err)
+	}
+	select {
+	case <-leg.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent's leg is not done")
+	}
+	if err := leg.Err(); !errors.Is(err, asterisk.ErrAgentCancelled) || closed(leg.Answered()) {
+		t.Errorf("Err %v, answered %v; want cancelled, not answered", err, closed(leg.Answered()))
+	}
+	waitNone(t, ast)
+}
+
+// An agent's phone left ringing and an agents' bridge left by an ivrd that
+// died are hung up and destroyed when the driver connects; another
+// client's bridge is left alone.
+func TestStaleAgentsSwept(t *testing.T) {
+	noLeaks(t)
+	ast := asterisktest.Start(t, asterisktest.Options{})
+	uri, agent := sippAgent(t, "uas_ring_cancel.xml", "")
+	ws := dialEvents(t, ast) // the ivrd that dies
+	q := url.Values{"endpoint": {"PJSIP/agents/" + uri}, "app": {ast.App}, "appArgs": {"ivrd-agent"}, "timeout": {"30"}}
+	if err := ariDo(ast, http.MethodPost, "/channels/ivrd-agent-"+ast.App+"-stale?"+q.Encode(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct{ id, name string }{{"stale-bridge", "ivrd-agent:" + ast.App}, {"other-bridge", "other"}} {
+		if err := ariDo(ast, http.MethodPost, "/bridges/"+b.id+"?type=mixing&name="+url.QueryEscape(b.name), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the phone rings
+	ws.Close()
+
+	startAgents(t, ast, func(context.Context, ivr.Call) {})
+	if err := agent.wait(t, 5*time.Second); err != nil {
+		t.Errorf("the stale agent's phone was not cancelled: %v", err)
+	}
+	waitNone(t, ast)
+	if bs := bridgesNamed(t, ast, "other"); len(bs) != 1 {
+		t.Errorf("another client's bridge: %+v; want it left alone", bs)
+	}
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
