@@ -24,6 +24,11 @@ var (
 	// ErrRecording is returned by Session.Record while the session is
 	// already recording.
 	ErrRecording = errors.New("session already recording")
-	// ErrNotStarted is returned by Session.Record before Session.Start.
+	// ErrNotStarted is returned by Session.Record and Bridge before
+	// Session.Start.
 	ErrNotStarted = errors.New("media session not started")
+	// ErrBridged is returned by Bridge for a port already in a relay.
+	ErrBridged = errors.New("port already bridged")
+	// ErrSamePort is returned by Bridge for a port bridged to itself.
+	ErrSamePort = errors.New("port bridged to itself")
 )

@@ -49,6 +49,9 @@ type RecorderStats struct {
 	// CallerLate is the number of ticks with no caller frame at hand (lost,
 	// late or never sent: silence on the left).
 	CallerLate uint64
+	// RelayLate is the number of ticks, while the session was bridged,
+	// with no relayed frame at hand (silence on the right).
+	RelayLate uint64
 	// Skipped is the number of ticks the pacer skipped after waking more
 	// than five ticks late (PacerStats.Skipped): nothing was sent on them,
 	// silence on the right.
@@ -69,11 +72,13 @@ type Recorder struct {
 	// and End; each holds mu for a copy of a frame at most.
 	mu         sync.Mutex
 	ended      bool
-	lastK      int64  // last tick recorded
-	cur        *chunk // the chunk being filled
-	owed       int    // samples of dropped chunks not yet written as silence
-	jq         jitterQueue
+	lastK      int64       // last tick recorded
+	cur        *chunk      // the chunk being filled
+	owed       int         // samples of dropped chunks not yet written as silence
+	jq         jitterQueue // the caller's audio (left)
+	rq         jitterQueue // audio relayed to the caller while bridged (right)
 	callerLate uint64
+	relayLate  uint64
 	skipped    uint64
 
 	// Writer state: werr is read by Stop once flushed is closed.
@@ -142,9 +147,10 @@ func (r *Recorder) End() {
 	r.ended = true
 	// Ticks the pacer has not run yet (it is late, or stopped with the
 	// session) still count, so the recording keeps to the wall clock.
+	relayed := r.sess.relayIn.Load() != nil
 	for due := r.due(time.Now()); r.lastK < due; {
 		r.lastK++
-		r.frame(nil)
+		r.frame(nil, relayed)
 	}
 	c := r.cur
 	r.cur = nil
@@ -183,9 +189,12 @@ func (r *Recorder) Done() <-chan struct{} { return r.flushed }
 // Stats returns the recording's counters.
 func (r *Recorder) Stats() RecorderStats {
 	r.mu.Lock()
-	late, skipped := r.callerLate, r.skipped
+	late, relayLate, skipped := r.callerLate, r.relayLate, r.skipped
 	r.mu.Unlock()
-	return RecorderStats{Frames: r.frames.Load(), Silenced: r.silenced.Load(), CallerLate: late, Skipped: skipped}
+	return RecorderStats{
+		Frames: r.frames.Load(), Silenced: r.silenced.Load(),
+		CallerLate: late, RelayLate: relayLate, Skipped: skipped,
+	}
 }
 
 // due returns the last tick of the session's pacer due at now.
@@ -194,19 +203,22 @@ func (r *Recorder) due(now time.Time) int64 {
 }
 
 // tick records the frame of pacer tick k; sent is what the pacer sent on
-// it (nil: nothing). It runs on the pacer and does not allocate.
-func (r *Recorder) tick(k int64, sent []int16) {
+// it (nil: nothing). While the session is bridged (relayed) the right
+// channel is what the relay sent instead. It runs on the pacer and does
+// not allocate.
+func (r *Recorder) tick(k int64, sent []int16, relayed bool) {
 	r.mu.Lock()
 	if !r.ended && k > r.lastK {
 		// Ticks the pacer skipped after waking very late are silence on
-		// the right, so that the file keeps time.
+		// the right (or the relayed audio at hand), so that the file
+		// keeps time.
 		for r.lastK < k-1 {
 			r.lastK++
 			r.skipped++
-			r.frame(nil)
+			r.frame(nil, relayed)
 		}
 		r.lastK = k
-		r.frame(sent)
+		r.frame(sent, relayed)
 	}
 	r.mu.Unlock()
 }
@@ -221,23 +233,45 @@ func (r *Recorder) feed(decode func([]int16, []byte) int, payload []byte) {
 	r.mu.Unlock()
 }
 
-// frame appends one stereo frame to the current chunk; mu is held.
-func (r *Recorder) frame(sent []int16) {
+// feedRelayed queues an audio payload the relay sent to the caller. It
+// runs on the receive goroutine of the relay's other port and does not
+// allocate.
+func (r *Recorder) feedRelayed(decode func([]int16, []byte) int, payload []byte) {
+	r.mu.Lock()
+	if !r.ended {
+		r.rq.write(decode, payload)
+	}
+	r.mu.Unlock()
+}
+
+// frame appends one stereo frame to the current chunk; mu is held. The
+// right channel is sent, or with relayed the relay's audio queued.
+func (r *Recorder) frame(sent []int16, relayed bool) {
 	c := r.cur
 	caller := c.caller[c.n : c.n+samplesPerFrame]
 	other := c.other[c.n : c.n+samplesPerFrame]
-	if r.paused.Load() {
+	switch {
+	case r.paused.Load():
 		// Audio received during a pause is not kept for after it.
 		r.jq.reset()
+		r.rq.reset()
 		clear(caller)
 		clear(other)
-	} else {
+	default:
 		if !r.jq.read(caller) {
 			clear(caller)
 			r.callerLate++
 		}
-		n := copy(other, sent)
-		clear(other[n:])
+		if !relayed {
+			// Relayed audio left over from a relay that stopped is
+			// not the pacer's.
+			r.rq.reset()
+			n := copy(other, sent)
+			clear(other[n:])
+		} else if !r.rq.read(other) {
+			clear(other)
+			r.relayLate++
+		}
 	}
 	c.n += samplesPerFrame
 	if c.n == chunkSamples {

@@ -643,7 +643,7 @@ func BenchmarkRecordTap(b *testing.B) {
 	for b.Loop() {
 		k++
 		r.feed(DecodeUlaw, payload)
-		r.tick(k, frame)
+		r.tick(k, frame, false)
 	}
 	b.StopTimer()
 	if err := r.Stop(context.Background()); err != nil {

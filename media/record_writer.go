@@ -189,7 +189,7 @@ func (w *recWriter) writeFrames(r *Recorder, caller, other []int16) {
 	}()
 	if err := r.sink.WriteFrames(caller, other); err != nil {
 		r.werr = fmt.Errorf("write frames: %w", err)
-		r.log.Error("write recording", "error", err)
+		r.log.Error("write recording", "err", err)
 		return
 	}
 	r.frames.Add(uint64(len(caller) / samplesPerFrame))

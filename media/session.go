@@ -76,17 +76,23 @@ type Session struct {
 	queue  []*Playback // head is playing
 	closed bool
 
-	// Send state, owned by the pacer.
+	// Send state, shared by the pacer and, while bridged, the relay
+	// writing to the peer (the other port's receive goroutine) under txMu.
+	txMu     sync.Mutex
 	ssrc     uint32
-	seq      uint16
-	tsBase   uint32
-	lastTick int64 // tick of the last packet sent, for the marker bit
+	seq      uint16 // next sequence number
+	tsBase   uint32 // timestamp of pacer tick 0
+	nextTS   uint32 // timestamp where the last packet sent ends
+	relayed  bool   // packets were relayed since the pacer's last one
+	lastTick int64  // tick of the last packet sent, for the marker bit
 	pkt      [RTPHeaderSize + samplesPerFrame]byte
 	out      packetWriter
 
 	dtmf     chan DTMFEvent
 	hooks    atomic.Pointer[Hooks]
 	rec      atomic.Pointer[Recorder] // the recording in progress, see Record
+	relayOut atomic.Pointer[link]     // where the peer's packets are relayed, see Bridge
+	relayIn  atomic.Pointer[link]     // the relay writing to the peer: the pacer is muted
 	done     chan struct{}
 	endOnce  sync.Once
 	err      error // set before done is closed
@@ -141,7 +147,7 @@ func newPeer(remote netip.AddrPort, codec Codec, dtmfPT uint8) (*peer, error) {
 func (s *Session) SetRemote(remote netip.AddrPort, codec Codec, dtmfPT uint8) {
 	p, err := newPeer(remote, codec, dtmfPT)
 	if err != nil {
-		s.log.Warn("ignoring new rtp peer", "remote", remote, "error", err)
+		s.log.Warn("ignoring new rtp peer", "remote", remote, "err", err)
 		return
 	}
 	s.lastRx.Store(int64(s.ep.sinceStart()))
@@ -164,6 +170,11 @@ func (s *Session) SetMediaTimeout(d time.Duration) {
 
 // Play queues clips after any playback already queued and returns at once;
 // sending starts at the next tick once the session is started.
+//
+// While the session is bridged (Bridge) the pacer sends no prompt: the
+// playbacks keep running on the clock, muted as with SetSending(false),
+// and end on time (Done closes then); what is left of one when the relay
+// stops is played. A prompt never interleaves with relayed audio.
 func (s *Session) Play(clips []Clip) *Playback {
 	pb := newPlayback(clips)
 	s.mu.Lock()
@@ -296,7 +307,7 @@ func (s *Session) tick(k int64) {
 	}
 	sent := s.play(k)
 	if r := s.rec.Load(); r != nil {
-		r.tick(k, sent)
+		r.tick(k, sent, s.relayIn.Load() != nil)
 	}
 }
 
@@ -321,7 +332,7 @@ func (s *Session) play(k int64) []int16 {
 			s.pop(pb)
 			continue
 		}
-		if samples == nil || !s.sending.Load() || !s.send(k, samples, pb) {
+		if samples == nil || !s.sending.Load() || s.relayIn.Load() != nil || !s.send(k, samples, pb) {
 			samples = nil
 		}
 		if pb.exhausted() {
@@ -347,17 +358,33 @@ func (s *Session) pop(pb *Playback) {
 // meanwhile; a socket error loses the packet on the way, not the frame. It
 // does not allocate.
 func (s *Session) send(k int64, samples []int16, pb *Playback) bool {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	if s.relayIn.Load() != nil {
+		// Bridged since the pacer looked: the relay has the stream now.
+		return false
+	}
 	p := s.peer.Load()
 	payload := s.pkt[RTPHeaderSize:]
 	n := p.encode(payload, samples)
 	for i := n; i < len(payload); i++ {
 		payload[i] = p.silence
 	}
+	ts := s.tsBase + uint32(k)*samplesPerFrame
+	if s.relayed {
+		// Back from a relay whose source clock ran ahead of ours: move the
+		// base on so timestamps never go back.
+		if d := s.nextTS - ts; int32(d) > 0 {
+			s.tsBase += d
+			ts += d
+		}
+		s.relayed = false
+	}
 	h := RTPHeader{
 		Marker:         s.lastTick != k-1, // first packet of a talkspurt
 		PayloadType:    p.codec.PayloadType,
 		SequenceNumber: s.seq,
-		Timestamp:      s.tsBase + uint32(k)*samplesPerFrame,
+		Timestamp:      ts,
 		SSRC:           s.ssrc,
 	}
 	h.MarshalTo(s.pkt[:])
@@ -368,11 +395,12 @@ func (s *Session) send(k int64, samples []int16, pb *Playback) bool {
 	}
 	if err := s.out.send(s.conn, s.pkt[:], p); err != nil {
 		if !errors.Is(err, net.ErrClosed) {
-			s.log.Debug("send rtp", "error", err)
+			s.log.Debug("send rtp", "err", err)
 		}
 		return true
 	}
 	s.seq++
+	s.nextTS = ts + samplesPerFrame
 	s.lastTick = k
 	s.sent.Add(1)
 	s.sentBytes.Add(samplesPerFrame)
@@ -413,7 +441,7 @@ func (s *Session) receive() {
 			case <-s.done:
 				return
 			default:
-				s.log.Debug("read rtp", "error", err)
+				s.log.Debug("read rtp", "err", err)
 				continue
 			}
 		}
@@ -448,21 +476,32 @@ func (s *Session) handle(rx *rxState, pkt []byte, from netip.AddrPort) {
 	s.lastRx.Store(int64(s.ep.sinceStart()))
 	s.received.Add(1)
 	s.receivedBytes.Add(uint64(len(payload)))
-	if h.PayloadType == p.codec.PayloadType {
+	audio := h.PayloadType == p.codec.PayloadType
+	event := !audio && p.dtmfPT != 0 && h.PayloadType == p.dtmfPT
+	if audio {
 		if r := s.rec.Load(); r != nil {
 			r.feed(p.decode, payload)
 		}
 	}
-	if p.dtmfPT == 0 || h.PayloadType != p.dtmfPT {
+	if !event {
 		s.detectInband(rx, p, &h, payload)
-		return
+	} else {
+		if h.SSRC != rx.dtmfSSRC {
+			// A new stream: its events are not the old stream's.
+			rx.dec.Reset()
+			rx.dtmfSSRC = h.SSRC
+		}
+		if digit, ok := rx.dec.Feed(h.Timestamp, payload); ok {
+			s.deliver(DTMFEvent{Digit: digit, At: time.Now(), Via: ViaRFC4733})
+		}
 	}
-	if h.SSRC != rx.dtmfSSRC {
-		// A new stream: its events are not the old stream's.
-		rx.dec.Reset()
-		rx.dtmfSSRC = h.SSRC
-	}
-	if digit, ok := rx.dec.Feed(h.Timestamp, payload); ok {
-		s.deliver(DTMFEvent{Digit: digit, At: time.Now(), Via: ViaRFC4733})
+	// Relayed last: the relay rewrites the packet in place.
+	if l := s.relayOut.Load(); l != nil {
+		if !audio && !event {
+			l.drop()
+			return
+		}
+		off := cap(pkt) - cap(payload)
+		l.forward(&h, pkt, off, off+len(payload), event, p.codec)
 	}
 }
