@@ -184,3 +184,28 @@ func TestDialOverEvents(t *testing.T) {
 	}
 	f.send(t, `{"type":"StasisEnd","application":"ivrd","channel":{"id":"ch-1"}}`)
 }
+
+func TestAsteriskRTP(t *testing.T) {
+	tests := []struct {
+		ip, port, ari string
+		want          string // "" : an error
+	}{
+		{"127.0.0.1", "21236", "http://127.0.0.1:8088/ari", "127.0.0.1:21236"},
+		{"10.0.0.5", "10000", "http://pbx:8088/ari", "10.0.0.5:10000"},
+		{"0.0.0.0", "10000", "http://10.0.0.9:8088/ari", "10.0.0.9:10000"},
+		{"::", "10000", "https://[2001:db8::9]:8089/ari", "[2001:db8::9]:10000"},
+		{"0.0.0.0", "10000", "http://pbx:8088/ari", ""},
+		{"", "10000", "http://127.0.0.1:8088/ari", ""},
+		{"127.0.0.1", "0", "http://127.0.0.1:8088/ari", ""},
+		{"127.0.0.1", "70000", "http://127.0.0.1:8088/ari", ""},
+	}
+	for _, tt := range tests {
+		got, err := asteriskRTP(tt.ip, tt.port, tt.ari)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("asteriskRTP(%q, %q, %q) = %v, want an error", tt.ip, tt.port, tt.ari, got)
+		case tt.want != "" && (err != nil || got.String() != tt.want):
+			t.Errorf("asteriskRTP(%q, %q, %q) = %v, %v; want %s", tt.ip, tt.port, tt.ari, got, err, tt.want)
+		}
+	}
+}

@@ -27,3 +27,36 @@ func (r *rest) originate(ctx context.Context, id, endpoint, app, appArgs, caller
 	}
 	return r.do(ctx, http.MethodPost, chanPath(id), q, nil)
 }
+
+// externalMedia creates channel id, an ExternalMedia channel in
+// application app exchanging RTP in format with host (address:port), and
+// returns the address Asterisk receives that RTP on.
+func (r *rest) externalMedia(ctx context.Context, id, app, host, format string) (addr, port string, err error) {
+	q := url.Values{
+		"channelId":     {id},
+		"app":           {app},
+		"external_host": {host},
+		"format":        {format},
+		"encapsulation": {"rtp"},
+		"transport":     {"udp"},
+		"direction":     {"both"},
+	}
+	var ch struct {
+		Vars map[string]string `json:"channelvars"`
+	}
+	if err := r.do(ctx, http.MethodPost, "/channels/externalMedia", q, &ch); err != nil {
+		return "", "", err
+	}
+	addr, port = ch.Vars["UNICASTRTP_LOCAL_ADDRESS"], ch.Vars["UNICASTRTP_LOCAL_PORT"]
+	if addr == "" {
+		if addr, err = r.getVar(ctx, id, "UNICASTRTP_LOCAL_ADDRESS"); err != nil {
+			return "", "", err
+		}
+	}
+	if port == "" {
+		if port, err = r.getVar(ctx, id, "UNICASTRTP_LOCAL_PORT"); err != nil {
+			return "", "", err
+		}
+	}
+	return addr, port, nil
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -75,6 +76,12 @@ func (t loggingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // startAgents runs a driver serving ast with handler.
 func startAgents(t *testing.T, ast *asterisktest.Asterisk, handler func(context.Context, ivr.Call)) *agentEnv {
 	t.Helper()
+	return startAgentsWith(t, ast, func(*asterisk.Config) {}, handler)
+}
+
+// startAgentsWith is startAgents with opt applied to the configuration.
+func startAgentsWith(t *testing.T, ast *asterisktest.Asterisk, opt func(*asterisk.Config), handler func(context.Context, ivr.Call)) *agentEnv {
+	t.Helper()
 	e := &agentEnv{ast: ast, reqs: &requestLog{}}
 	root, err := url.Parse(ast.ARIURL)
 	if err != nil {
@@ -82,13 +89,15 @@ func startAgents(t *testing.T, ast *asterisktest.Asterisk, handler func(context.
 	}
 	tr := &http.Transport{}
 	ctx, cancel := context.WithCancel(context.Background())
-	drv, err := asterisk.New(asterisk.Config{
+	cfg := asterisk.Config{
 		URL: ast.ARIURL, WSURL: ast.WSURL, User: ast.User, Password: ast.Password, App: ast.App,
 		HTTPClient: &http.Client{Transport: loggingTransport{base: tr, root: root.Path, log: e.reqs}},
 		Backoff:    asterisk.Backoff{Min: 100 * time.Millisecond, Max: time.Second},
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Handler:    handler,
-	})
+	}
+	opt(&cfg)
+	drv, err := asterisk.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -683,9 +692,9 @@ func TestAgentCancelledWhenCallerHangsUp(t *testing.T) {
 	waitNone(t, ast)
 }
 
-// An agent's phone left ringing and an agents' bridge left by an ivrd that
-// died are hung up and destroyed when the driver connects; another
-// client's bridge is left alone.
+// An agent's phone left ringing, an ExternalMedia channel and an agents'
+// bridge left by an ivrd that died are hung up and destroyed when the
+// driver connects; another client's bridge is left alone.
 func TestStaleAgentsSwept(t *testing.T) {
 	noLeaks(t)
 	ast := asterisktest.Start(t, asterisktest.Options{})
@@ -693,6 +702,11 @@ func TestStaleAgentsSwept(t *testing.T) {
 	ws := dialEvents(t, ast) // the ivrd that dies
 	q := url.Values{"endpoint": {"PJSIP/agents/" + uri}, "app": {ast.App}, "appArgs": {"ivrd-agent"}, "timeout": {"30"}}
 	if err := ariDo(ast, http.MethodPost, "/channels/ivrd-agent-"+ast.App+"-stale?"+q.Encode(), nil); err != nil {
+		t.Fatal(err)
+	}
+	xm := url.Values{"channelId": {"ivrd-xm-" + ast.App + "-stale"}, "app": {ast.App}, "format": {"ulaw"},
+		"external_host": {fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))}}
+	if err := ariDo(ast, http.MethodPost, "/channels/externalMedia?"+xm.Encode(), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range []struct{ id, name string }{{"stale-bridge", "ivrd-agent:" + ast.App}, {"other-bridge", "other"}} {
@@ -708,6 +722,9 @@ func TestStaleAgentsSwept(t *testing.T) {
 		t.Errorf("the stale agent's phone was not cancelled: %v", err)
 	}
 	waitNone(t, ast)
+	if ids := channelsLike(t, ast, "ivrd-xm-"); len(ids) != 0 {
+		t.Errorf("external media channels left: %q", ids)
+	}
 	if bs := bridgesNamed(t, ast, "other"); len(bs) != 1 {
 		t.Errorf("another client's bridge: %+v; want it left alone", bs)
 	}
@@ -720,4 +737,232 @@ func closed(c <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// portLeg is an agent's leg that is a media port, as a browser's WebRTC
+// leg is: a session of ivrd's media endpoint whose peer is the test's RTP
+// socket, where the browser would be.
+type portLeg struct{ *media.Session }
+
+func (l portLeg) Hangup(context.Context, string) error { return l.Close() }
+
+// rtpPeer is the agent's end of a portLeg: it sends a tone as 20 ms μ-law
+// packets and keeps what it receives.
+type rtpPeer struct {
+	conn *net.UDPConn
+	mu   sync.Mutex
+	got  []int16
+	rx   int
+}
+
+func newRTPPeer(t *testing.T) *rtpPeer {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rtpPeer{conn: c}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		pcm := make([]int16, 1500)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			h, payload, err := media.ParseRTP(buf[:n])
+			if err != nil || h.PayloadType != 0 {
+				continue
+			}
+			k := media.DecodeUlaw(pcm, payload)
+			p.mu.Lock()
+			p.got = append(p.got, pcm[:k]...)
+			p.rx++
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+func (p *rtpPeer) addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func (p *rtpPeer) received() (int, []int16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rx, slices.Clone(p.got)
+}
+
+// send sends samples to dst in real time until stop is closed; it returns
+// the number of packets sent.
+func (p *rtpPeer) send(dst netip.AddrPort, samples []int16, stop <-chan struct{}) int {
+	payload := make([]byte, 160)
+	pkt := make([]byte, media.RTPHeaderSize+160)
+	start := time.Now()
+	for i := 0; (i+1)*160 <= len(samples); i++ {
+		select {
+		case <-stop:
+			return i
+		case <-time.After(time.Until(start.Add(time.Duration(i) * 20 * time.Millisecond))):
+		}
+		media.EncodeUlaw(payload, samples[i*160:(i+1)*160])
+		h := media.RTPHeader{PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 0xa9e7}
+		if _, err := h.MarshalTo(pkt); err != nil {
+			return i
+		}
+		copy(pkt[media.RTPHeaderSize:], payload)
+		if _, err := p.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+			return i
+		}
+	}
+	return len(samples) / 160
+}
+
+// A caller (sipp, 1000 Hz) is put through to an agent whose leg is a media
+// port (440 Hz from the agent's side), as a browser agent's WebRTC leg is:
+// the caller and an ExternalMedia channel share a mixing bridge, ivrd
+// relays between that channel's RTP and the port; audio flows both ways
+// for more than 3 s and each side hears the other; the recording has the
+// caller left and the agent right. The agent hangs up: Bridge returns
+// nil, the caller is hung up by the handler only, and neither the
+// ExternalMedia channel, nor the bridge, nor ivrd's RTP session is left.
+func TestAgentBridgedMediaPort(t *testing.T) {
+	noLeaks(t)
+	ast := recordingAsterisk(t, asterisktest.Options{})
+	ep, err := media.NewEndpoint(media.EndpointConfig{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 41000, PortMax: 41999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	agent := newRTPPeer(t)
+	s, err := ep.NewSession(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(agent.addr(), media.CodecPCMU, 101); err != nil {
+		t.Fatal(err)
+	}
+	leg := portLeg{s}
+	stopSending := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() { sent <- agent.send(s.LocalAddr(), tone(agentHz, 30*time.Second), stopSending) }()
+	defer func() { close(stopSending); <-sent }()
+
+	sink := &memSink{}
+	bridging := make(chan string, 1)
+	runs := make(chan bridgeRun, 1)
+	e := startAgentsWith(t, ast, func(c *asterisk.Config) { c.Media = ep }, func(ctx context.Context, call ivr.Call) {
+		r := bridgeRun{callerID: call.ID()}
+		defer func() { runs <- r }()
+		if err := call.Answer(ctx); err != nil {
+			r.err = err
+			return
+		}
+		rec, err := call.(ivr.Recordable).Record(ctx, sink)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.recStart = time.Now()
+		defer func() { r.err = errors.Join(r.err, rec.Stop(context.Background())) }()
+		bridging <- call.ID()
+		r.bridgeAt = time.Now()
+		r.bridgeErr = call.(ivr.Bridger).Bridge(ctx, leg)
+		r.bridgeEnd = time.Now()
+		if err := rec.Stop(ctx); err != nil {
+			r.err = err
+		}
+		if err := call.Hangup(ctx, "agent hung up"); err != nil {
+			r.err = err
+		}
+	})
+	caller := sippCaller(t, ast, "uac_tone_wait_bye.xml", "3900")
+
+	var callerID string
+	select {
+	case callerID = <-bridging:
+	case r := <-runs:
+		t.Fatalf("the handler ended before bridging: %v", r.err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the call never reached the bridge")
+	}
+	var xmID string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ids := channelsLike(t, ast, "ivrd-xm-"+ast.App+"-")
+		bs := bridgesNamed(t, ast, "ivrd-agent:"+ast.App)
+		if len(ids) == 1 && len(bs) == 1 && len(bs[0].Channels) == 2 {
+			xmID = ids[0]
+			if bs[0].Type != "mixing" || !slices.Contains(bs[0].Channels, callerID) || !slices.Contains(bs[0].Channels, xmID) {
+				t.Errorf("bridge %+v, want a mixing bridge of %s and %s", bs[0], callerID, xmID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("external media channels %q, bridges %+v; want one channel and one bridge of it and the caller", ids, bs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.drv.ActiveCalls(); n != 1 {
+		t.Errorf("the driver serves %d calls; the external media channel is not one", n)
+	}
+
+	callerBefore := rtpStatsOf(t, ast, callerID)
+	rxBefore, _ := agent.received()
+	const talk = 4 * time.Second
+	time.Sleep(talk)
+	callerAfter := rtpStatsOf(t, ast, callerID)
+	rxAfter, _ := agent.received()
+	const want = 175
+	rx, tx := callerAfter.RxCount-callerBefore.RxCount, callerAfter.TxCount-callerBefore.TxCount
+	t.Logf("over %v: caller leg %d RTP packets received, %d sent; the agent's end received %d", talk, rx, tx, rxAfter-rxBefore)
+	if rx < want || tx < want || rxAfter-rxBefore < want {
+		t.Errorf("over %v: caller leg %d received, %d sent, agent's end %d received; want at least %d each", talk, rx, tx, rxAfter-rxBefore, want)
+	}
+
+	// The agent hangs up.
+	_ = leg.Hangup(context.Background(), "agent hung up")
+	var r bridgeRun
+	select {
+	case r = <-runs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Bridge did not return after the agent hung up")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.bridgeErr != nil {
+		t.Errorf("Bridge = %v; want nil once the agent hung up", r.bridgeErr)
+	}
+	if err := caller.wait(t, 10*time.Second); err != nil {
+		t.Errorf("caller: %v", err)
+	}
+	for _, q := range e.reqs.all() {
+		if q.method == http.MethodDelete && q.path == "/channels/"+callerID && q.at.Before(r.bridgeEnd) {
+			t.Errorf("the driver hung up the caller at %v, before the agent hung up at %v", q.at, r.bridgeEnd)
+		}
+	}
+	waitNone(t, ast)
+	if ids := channelsLike(t, ast, "ivrd-xm-"); len(ids) != 0 {
+		t.Errorf("external media channels left: %q", ids)
+	}
+	if n := ep.Sessions(); n != 0 {
+		t.Errorf("%d RTP sessions left open", n)
+	}
+
+	left, right, _, bad := sink.snapshot()
+	if bad > 0 {
+		t.Errorf("%d frames were not 160 samples on both channels", bad)
+	}
+	from, to := at(r.bridgeAt.Sub(r.recStart)+300*time.Millisecond), at(r.bridgeEnd.Sub(r.recStart)-200*time.Millisecond)
+	if to > len(left) || to-from < at(3*time.Second) {
+		t.Fatalf("recording of %d samples; the bridged span [%d, %d) is not in it or shorter than 3 s", len(left), from, to)
+	}
+	checkTone(t, "recording, caller channel while bridged", left[from:to], callerHz, agentHz)
+	checkTone(t, "recording, agent channel while bridged", right[from:to], agentHz, callerHz)
+	_, heard := agent.received()
+	if len(heard) < at(3*time.Second) {
+		t.Fatalf("the agent's end heard %d samples, want more than 3 s", len(heard))
+	}
+	checkTone(t, "what the agent heard", heard[at(time.Second):at(3*time.Second)], callerHz, agentHz)
 }

@@ -4,9 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
 )
+
+// externalPrefix starts the channel ids of application app's ExternalMedia
+// channels, so that those left by an ivrd that stopped can be told from
+// others.
+func externalPrefix(app string) string { return "ivrd-xm-" + safeName(app, false) + "-" }
 
 var _ ivr.Bridger = (*call)(nil)
 
@@ -17,7 +30,9 @@ var _ ivr.Bridger = (*call)(nil)
 // caller's channel stays in the application, for the engine to hang up or
 // go on with.
 //
-// The driver's own agents' legs (Dial) join the bridge as they are; other
+// The driver's own agents' legs (Dial) join the bridge as they are. A leg
+// that is a media.Port (an agent in the browser) joins through an
+// ExternalMedia channel whose RTP ivrd relays to it (see bridgePort). Other
 // legs are refused with an error wrapping ivr.ErrCannotBridge.
 func (c *call) Bridge(ctx context.Context, leg ivr.Leg) error {
 	switch l := leg.(type) {
@@ -28,16 +43,109 @@ func (c *call) Bridge(ctx context.Context, leg ivr.Leg) error {
 		if !l.answered.done() {
 			return fmt.Errorf("bridge agent: %w", ErrNotAnswered)
 		}
-		return c.bridgeChannel(ctx, l.id, l.done.c)
+		return c.bridgeChannel(ctx, l.id, l.done.c, nil)
+	case media.Port:
+		if c.d.cfg.Media == nil {
+			return fmt.Errorf("bridge agent: no media endpoint configured for a %T: %w", leg, ivr.ErrCannotBridge)
+		}
+		return c.bridgePort(ctx, leg, l)
 	case nil:
 		return fmt.Errorf("bridge agent: no leg: %w", ivr.ErrCannotBridge)
 	}
 	return fmt.Errorf("bridge agent: leg %T: %w", leg, ivr.ErrCannotBridge)
 }
 
+// bridgePort bridges the caller to a media port: an ExternalMedia channel
+// of Asterisk exchanges μ-law RTP with a session of ivrd's media endpoint,
+// which media.Bridge relays packet by packet to and from the port; the
+// caller and the ExternalMedia channel share a mixing bridge. It ends as
+// bridgeChannel does, or with an error when the relay fails on ivrd's side
+// (the session timing out).
+func (c *call) bridgePort(ctx context.Context, leg ivr.Leg, port media.Port) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	d := c.d
+	s, err := d.cfg.Media.NewSession(c.log)
+	if err != nil {
+		return fmt.Errorf("bridge agent: open rtp session: %w", err)
+	}
+	defer s.Close()
+	local := s.LocalAddr()
+	host := d.cfg.MediaAddr
+	if !host.IsValid() {
+		host = local.Addr()
+	}
+	if host.IsUnspecified() {
+		return fmt.Errorf("bridge agent: rtp bound to %v: set the address Asterisk reaches ivrd's rtp at", host)
+	}
+	id := newID(externalPrefix(d.cfg.App))
+	d.addExternal(id) // before it exists: it enters the application at once
+	defer d.removeExternal(id)
+	defer func() {
+		// The ExternalMedia channel is ivrd's own: it goes with the bridge.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RequestTimeout)
+		defer cancel()
+		if err := d.rest.hangup(hctx, id, "normal"); err != nil && !errors.Is(err, ErrNotFound) {
+			c.log.Warn("hang up external media channel", "channel", id, "err", err)
+		}
+	}()
+	ip, p, err := d.rest.externalMedia(ctx, id, d.cfg.App, netip.AddrPortFrom(host, local.Port()).String(), "ulaw")
+	if err != nil {
+		return c.bridgeFailed(ctx, leg.Done(), fmt.Errorf("bridge agent: create external media channel: %w", err))
+	}
+	remote, err := asteriskRTP(ip, p, d.cfg.URL)
+	if err != nil {
+		return fmt.Errorf("bridge agent: external media channel %s: %w", id, err)
+	}
+	if err := s.Start(remote, media.CodecPCMU, 0); err != nil {
+		return fmt.Errorf("bridge agent: %w", err)
+	}
+	relay, err := media.Bridge(s, port)
+	if err != nil {
+		return c.bridgeFailed(ctx, leg.Done(), fmt.Errorf("bridge agent: relay: %w", err))
+	}
+	defer relay.Stop()
+	c.log.Info("agent's media relayed through external media", "channel", id, "rtp", local, "asterisk_rtp", remote)
+	return c.bridgeChannel(ctx, id, leg.Done(), relay.Done())
+}
+
+// asteriskRTP is where an ExternalMedia channel receives RTP, from the
+// UNICASTRTP_LOCAL_* variables Asterisk gives it. Asterisk bound to a
+// wildcard address is reached at the host of ARI's URL.
+func asteriskRTP(ip, port, ariURL string) (netip.AddrPort, error) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("parse UNICASTRTP_LOCAL_ADDRESS %q: %w", ip, err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Errorf("parse UNICASTRTP_LOCAL_PORT %q", port)
+	}
+	if a.IsUnspecified() {
+		host := ariURL
+		if i := strings.Index(host, "://"); i >= 0 {
+			host = host[i+3:]
+		}
+		if i := strings.IndexByte(host, '/'); i >= 0 {
+			host = host[:i]
+		}
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ha, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("asterisk sends rtp from %v and its ARI host %q is not an address", a, host)
+		}
+		a = ha
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(n)), nil
+}
+
 // bridgeChannel puts the caller and channel in a mixing bridge of their
-// own until legDone, ctx or the call ends, then destroys the bridge.
-func (c *call) bridgeChannel(ctx context.Context, channel string, legDone <-chan struct{}) error {
+// own until legDone, ctx or the call ends, or until relayDone (if not nil)
+// without legDone, then destroys the bridge.
+func (c *call) bridgeChannel(ctx context.Context, channel string, legDone, relayDone <-chan struct{}) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
@@ -77,8 +185,25 @@ func (c *call) bridgeChannel(ctx context.Context, channel string, legDone <-chan
 		return context.Cause(c.ctx)
 	case <-legDone:
 		return nil
+	case <-relayDone:
+		// The relay ends with the agent's port: the leg's end may be
+		// reported a moment later.
+		t := time.NewTimer(legGrace)
+		defer t.Stop()
+		select {
+		case <-legDone:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+		return errors.New("bridge agent: the relay to the agent's leg ended")
 	}
 }
+
+// legGrace is how long after its relay ended a media port's leg may take
+// to report its end.
+const legGrace = 500 * time.Millisecond
 
 // bridgeFailed returns what Bridge returns when the bridge could not be
 // set up: the end of either side if that is why, else err.
@@ -117,11 +242,39 @@ func (c *call) destroyBridge(id string) {
 // ownedChannelPrefixes are the prefixes of the ids of the channels the
 // driver creates for agents.
 func (d *Driver) ownedChannelPrefixes() []string {
-	return []string{agentPrefix(d.cfg.App)}
+	return []string{agentPrefix(d.cfg.App), externalPrefix(d.cfg.App)}
 }
 
 // ownsChannel reports whether a channel created for agents belongs to a
 // call of this driver.
 func (d *Driver) ownsChannel(id string) bool {
-	return d.agent(id) != nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.agents[id] != nil || d.externals[id]
+}
+
+func (d *Driver) addExternal(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.externals[id] = true
+}
+
+func (d *Driver) removeExternal(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.externals, id)
+}
+
+// isExternal reports whether a channel entering the application is one of
+// the driver's ExternalMedia channels, which enter it without argument.
+func (d *Driver) isExternal(e *ari.StasisStart) bool {
+	return strings.HasPrefix(e.Channel.ID, externalPrefix(d.cfg.App))
+}
+
+// externalEntered notes an ExternalMedia channel entering the application;
+// one no call of this ivrd made was left by an ivrd that stopped.
+func (d *Driver) externalEntered(e *ari.StasisStart) {
+	if !d.ownsChannel(e.Channel.ID) {
+		d.hangupStale(e.Channel.ID, "hang up an external media channel no call made")
+	}
 }

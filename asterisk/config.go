@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
 )
 
 // Config configures a Driver.
@@ -45,6 +47,16 @@ type Config struct {
 	// PJSIP/<AgentEndpoint>/<phone> (default "agents"). An agent's own dial
 	// string (ivr.Offer.Dial) is used as is instead.
 	AgentEndpoint string
+	// Media is ivrd's RTP endpoint, through which agents taking calls in
+	// the browser (a media.Port leg, such as a WebRTC leg) reach the
+	// caller: the driver bridges the caller to an ExternalMedia channel
+	// whose RTP goes to a session of Media, relayed to the agent's leg.
+	// Nil: such legs cannot be bridged.
+	Media *media.Endpoint
+	// MediaAddr is the address at which Asterisk reaches Media's RTP
+	// sessions; the zero value uses the address Media's sessions are
+	// bound to, which must then not be a wildcard (0.0.0.0).
+	MediaAddr netip.Addr
 	// Handler serves one call; the driver hangs up when it returns, unless
 	// the call was handed to the dialplan. Required.
 	Handler func(ctx context.Context, call ivr.Call)
@@ -164,6 +176,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if strings.ContainsAny(cfg.AgentEndpoint, "/,&[] \t\r\n") {
 		// Asterisk's dial strings separate parts with / and channels with &.
 		return cfg, fmt.Errorf("configure ari: %q is not a PJSIP endpoint name", cfg.AgentEndpoint)
+	}
+	if cfg.MediaAddr.IsValid() && cfg.MediaAddr.IsUnspecified() {
+		return cfg, fmt.Errorf("configure ari: media address %v is not one Asterisk can send RTP to", cfg.MediaAddr)
 	}
 	if cfg.AnnounceEvery < 0 {
 		return cfg, fmt.Errorf("configure ari: announcement interval %v is negative", cfg.AnnounceEvery)

@@ -32,11 +32,14 @@ type Driver struct {
 	draining atomic.Bool
 	handlers sync.WaitGroup
 
-	mu      sync.Mutex
-	calls   map[string]*call     // by channel id
-	legs    map[string]*leg      // recordings in progress, by name
-	agents  map[string]*agentLeg // agents' phones rung, by channel id
-	changed chan struct{}        // closed and replaced when a call ends
+	mu     sync.Mutex
+	calls  map[string]*call     // by channel id
+	legs   map[string]*leg      // recordings in progress, by name
+	agents map[string]*agentLeg // agents' phones rung, by channel id
+	// externals are the ExternalMedia channels of the calls bridged to
+	// media ports, by channel id.
+	externals map[string]bool
+	changed   chan struct{} // closed and replaced when a call ends
 	// lingering holds the calls continued in the dialplan whose agent
 	// conversation is being recorded, by channel id, until they are gone.
 	lingering map[string]*call
@@ -50,13 +53,15 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	return &Driver{
-		cfg:     cfg,
-		rest:    &rest{base: cfg.URL, user: cfg.User, password: cfg.Password, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout},
-		log:     cfg.Logger.With("driver", "ari", "app", cfg.App),
-		calls:   map[string]*call{},
-		legs:    map[string]*leg{},
-		agents:  map[string]*agentLeg{},
-		changed: make(chan struct{}),
+		cfg:    cfg,
+		rest:   &rest{base: cfg.URL, user: cfg.User, password: cfg.Password, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout},
+		log:    cfg.Logger.With("driver", "ari", "app", cfg.App),
+		calls:  map[string]*call{},
+		legs:   map[string]*leg{},
+		agents: map[string]*agentLeg{},
+
+		externals: map[string]bool{},
+		changed:   make(chan struct{}),
 
 		lingering: map[string]*call{},
 	}, nil
@@ -205,6 +210,8 @@ func (d *Driver) dispatch(ev ari.Event) {
 			d.snoopEntered(e)
 		case isAgent(e):
 			d.agentEntered(e)
+		case d.isExternal(e):
+			d.externalEntered(e)
 		default:
 			d.start(e)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -276,6 +277,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown mode", Config{URL: "http://a/ari", App: "ivrd", Handler: h,
 			Handoff: map[string]HandoffConfig{"q": {Mode: "agent"}}}, "mode"},
 		{"bad moh class", Config{URL: "http://a/ari", App: "ivrd", Handler: h, MOHClass: "a,b"}, "music-on-hold"},
+		{"wildcard media address", Config{URL: "http://a/ari", App: "ivrd", Handler: h, MediaAddr: netip.IPv4Unspecified()}, "media address"},
 		{"bad agent endpoint", Config{URL: "http://a/ari", App: "ivrd", Handler: h, AgentEndpoint: "agents/x"}, "PJSIP endpoint"},
 	}
 	for _, tt := range tests {
