@@ -2,6 +2,8 @@ package routing
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,13 +21,15 @@ const (
 
 // States of a contact. A contact is waiting until it is connected to an
 // agent or leaves: abandoned (the customer went away), timeout (waited the
-// flow's maximum), closed (ended without an agent, for chat and email).
+// flow's maximum), transferred (the caller left for another queue or way,
+// the operator key), closed (ended without an agent, for chat and email).
 const (
-	StateWaiting   = "waiting"
-	StateAbandoned = "abandoned"
-	StateTimeout   = "timeout"
-	StateConnected = "connected"
-	StateClosed    = "closed"
+	StateWaiting     = "waiting"
+	StateAbandoned   = "abandoned"
+	StateTimeout     = "timeout"
+	StateConnected   = "connected"
+	StateClosed      = "closed"
+	StateTransferred = "transferred"
 )
 
 // Limits on what a contact may carry; they keep one contact from filling the
@@ -35,6 +39,7 @@ const (
 	MaxFieldLen = 256 // caller, intent, variable values, ...
 	MaxSkills   = 32
 	MaxVars     = 64
+	MaxPath     = 256 // steps of the IVR path
 	MinPriority = 0
 	MaxPriority = 100
 )
@@ -103,6 +108,17 @@ func validate(c *ivr.Contact) error {
 		if s == "" || len(s) > MaxNameLen {
 			return fmt.Errorf("skill %q: want 1 to %d bytes", s, MaxNameLen)
 		}
+		if _, err := parseSkill(s); err != nil {
+			return err
+		}
+	}
+	if len(c.Path) > MaxPath {
+		return fmt.Errorf("%d path steps: at most %d", len(c.Path), MaxPath)
+	}
+	for _, p := range c.Path {
+		if len(p) > MaxFieldLen {
+			return fmt.Errorf("path step: longer than %d bytes", MaxFieldLen)
+		}
 	}
 	for k, v := range c.Vars {
 		if k == "" || len(k) > MaxNameLen {
@@ -113,6 +129,22 @@ func validate(c *ivr.Contact) error {
 		}
 	}
 	return nil
+}
+
+// waitingContact is c as the API lists it, with its wait at now.
+func waitingContact(c *ivr.Contact, now time.Time) WaitingContact {
+	w := WaitingContact{
+		ID: c.ID, Channel: c.Channel, Queue: c.Queue, CallID: c.CallID, Caller: c.Caller,
+		Dialled: c.Dialled, Language: c.Language, Intent: c.Intent, Priority: c.Priority,
+		Skills: slices.Clone(c.Skills), Vars: maps.Clone(c.Vars), Flow: c.Flow, FlowVersion: c.FlowVersion,
+		EnqueuedAt: c.EnqueuedAt,
+	}
+	if w.Skills == nil {
+		w.Skills = []string{}
+	}
+	w.Wait = max(now.Sub(c.EnqueuedAt), 0)
+	w.WaitSeconds = seconds(w.Wait)
+	return w
 }
 
 // newID returns a random version 4 UUID.
@@ -155,6 +187,7 @@ type QueueSummary struct {
 	Abandoned      int     `json:"abandoned"`
 	TimedOut       int     `json:"timed_out"`
 	Closed         int     `json:"closed"`
+	Transferred    int     `json:"transferred"`
 	AvgWaitSeconds float64 `json:"avg_wait_seconds"` // of connected contacts
 }
 

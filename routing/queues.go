@@ -1,11 +1,19 @@
-// Package routing is ivrd's shared omnichannel queue: calls qualified by an
-// IVR flow, and chats or emails posted through the API, wait in named queues
-// ordered by priority and then by arrival, with the context an agent needs.
+// Package routing is ivrd's automatic call distributor: calls qualified by
+// an IVR flow, and chats or emails posted through the API, wait in named
+// queues and are offered, one at a time, to the agents qualified for them.
 //
-// Contacts are rows of the store's contacts table, so the queue survives
-// restarts and the API can list it from any process. The one thing that
-// cannot be stored is a live call's wait, so Queues also keeps, in memory,
-// the Waiting of each call it enqueued, to wake it when an agent takes it.
+// Contacts are served in one order across all queues, highest priority
+// first, then longest waiting; each goes to the qualified free agent idle
+// the longest. The agent takes the offer (answers the phone, or accepts in
+// the desk), rejects it or lets it ring out, and the contact is offered to
+// the next agent. After each conversation the agent wraps up, then is
+// available again. See README.md for the rules.
+//
+// Agents, offers and waiting contacts live in memory: the router decides
+// there, under one mutex, and never waits on a channel or the database
+// while holding it. Every contact and every agent state change is also a
+// row of the store (contacts, agent_events): the record that survives
+// restarts, and where statistics are computed.
 package routing
 
 import (
@@ -27,87 +35,162 @@ import (
 // SummaryWindow is how far back Summary counts contacts that left.
 const SummaryWindow = 24 * time.Hour
 
-// leaveTimeout bounds the write of Leave, which runs even when the caller's
-// context is already cancelled (the caller hung up: that is why it leaves).
-const leaveTimeout = 5 * time.Second
+// writeTimeout bounds the database writes that record what the router
+// decided. They run even when the caller's context is already cancelled:
+// a caller who hangs up is the very reason a contact leaves.
+const writeTimeout = 5 * time.Second
 
-// Queues is the set of queues, kept in a store DB. It implements ivr.Queue.
+// Queues is the set of queues and the agents who serve them. It
+// implements ivr.Queue.
 type Queues struct {
-	db  *store.DB
-	now func() time.Time
-	log *slog.Logger
+	db    *store.DB
+	clock Clock
+	log   *slog.Logger
+	cfg   Config
 
-	mu      sync.Mutex
-	waiting map[string]*waiting // contacts enqueued by this process, by id
+	mu       sync.Mutex
+	agents   map[string]*agent
+	names    []string            // agent names, sorted: the tie-break among agents idle as long
+	contacts map[string]*contact // waiting or in conversation, by id
+	order    []*contact          // waiting, in serving order
+	seq      uint64
+	handle   map[string]*handleTimes // recent handle times, by queue
+	watchers map[chan struct{}]struct{}
+	retryAt  time.Time
+	retry    func() bool // stops the pending retry timer
+	closed   bool
 }
 
 var _ ivr.Queue = (*Queues)(nil)
 
-// New returns the queues kept in db.
-func New(db *store.DB, opts ...Option) *Queues {
+// New returns the queues kept in db, with the agents of the configuration
+// (WithConfig), all signed out.
+func New(db *store.DB, opts ...Option) (*Queues, error) {
+	if db == nil {
+		return nil, errors.New("new queues: nil database")
+	}
 	q := &Queues{
-		db:      db,
-		now:     time.Now,
-		log:     slog.Default(),
-		waiting: make(map[string]*waiting),
+		db:       db,
+		clock:    systemClock{},
+		log:      slog.Default(),
+		cfg:      DefaultConfig(),
+		agents:   map[string]*agent{},
+		contacts: map[string]*contact{},
+		handle:   map[string]*handleTimes{},
+		watchers: map[chan struct{}]struct{}{},
 	}
 	for _, opt := range opts {
-		opt(q)
+		if err := opt(q); err != nil {
+			return nil, fmt.Errorf("new queues: %w", err)
+		}
 	}
-	return q
+	now := q.clock.Now()
+	for _, ac := range q.cfg.Agents {
+		a := newAgent(ac, q.cfg.WrapUp, now)
+		q.agents[a.name] = a
+		q.names = append(q.names, a.name)
+	}
+	sort.Strings(q.names)
+	return q, nil
 }
 
-// Enqueue puts a call's contact in its queue. The channel defaults to voice.
-// The returned Waiting's Connected channel is closed by Connect.
+// Close stops the router's timers and ends every desk subscription and
+// watch; call it at shutdown, once calls are over.
+func (q *Queues) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.closed = true
+	if q.retry != nil {
+		q.retry()
+		q.retry = nil
+	}
+	for _, c := range q.contacts {
+		if c.offer != nil && c.offer.stop != nil {
+			c.offer.stop()
+		}
+	}
+	for _, a := range q.agents {
+		if a.wrapStop != nil {
+			a.wrapStop()
+			a.wrapStop = nil
+		}
+		for ch := range a.subs {
+			close(ch)
+			delete(a.subs, ch)
+		}
+	}
+	for ch := range q.watchers {
+		close(ch)
+		delete(q.watchers, ch)
+	}
+}
+
+// Enqueue puts a call's contact in its queue, where it is offered to the
+// agents. The channel defaults to voice.
 func (q *Queues) Enqueue(ctx context.Context, c ivr.Contact) (ivr.Waiting, error) {
 	if c.Channel == "" {
 		c.Channel = ChannelVoice
 	}
-	if c.ID == "" {
-		c.ID = newID()
+	if !liveChannels[c.Channel] {
+		return nil, fmt.Errorf("enqueue: %w: channel %s is not a call (post it instead)", ErrInvalidContact, c.Channel)
 	}
-	if c.EnqueuedAt.IsZero() {
-		c.EnqueuedAt = q.now()
-	}
-	if err := Validate(&c); err != nil {
+	ct, err := q.add(ctx, c, true)
+	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
-	w := &waiting{q: q, id: c.ID, connected: make(chan struct{})}
-	// Registered before the insert, so a Connect that races with it still
-	// finds the Waiting to wake.
-	q.mu.Lock()
-	if _, dup := q.waiting[c.ID]; dup {
-		q.mu.Unlock()
-		return nil, fmt.Errorf("enqueue: %w: contact %s already waiting", ErrInvalidContact, c.ID)
-	}
-	q.waiting[c.ID] = w
-	q.mu.Unlock()
-	if err := q.insert(ctx, &c); err != nil {
-		q.forget(c.ID)
-		return nil, fmt.Errorf("enqueue: %w", err)
-	}
-	q.log.InfoContext(ctx, "contact enqueued", "contact_id", c.ID, "queue", c.Queue,
+	q.log.InfoContext(ctx, "contact enqueued", "contact_id", ct.id, "queue", c.Queue,
 		"channel", c.Channel, "call_id", c.CallID, "priority", c.Priority)
-	return w, nil
+	return ct.w, nil
 }
 
 // Post puts a contact that is not a live call (a chat, an email) in its
-// queue. It waits until Connect or Remove; it returns the contact's id.
+// queue, where it is offered to the agents like calls are, in the same
+// order. It waits until an agent takes it or Remove; Post returns its id.
 func (q *Queues) Post(ctx context.Context, c ivr.Contact) (string, error) {
+	if liveChannels[c.Channel] {
+		return "", fmt.Errorf("post contact: %w: a %s call joins a queue through its flow", ErrInvalidContact, c.Channel)
+	}
+	ct, err := q.add(ctx, c, false)
+	if err != nil {
+		return "", fmt.Errorf("post contact: %w", err)
+	}
+	q.log.InfoContext(ctx, "contact posted", "contact_id", ct.id, "queue", c.Queue, "channel", c.Channel)
+	return ct.id, nil
+}
+
+// add stores a new contact, then lets the router offer it.
+func (q *Queues) add(ctx context.Context, c ivr.Contact, live bool) (*contact, error) {
 	if c.ID == "" {
 		c.ID = newID()
 	}
 	if c.EnqueuedAt.IsZero() {
-		c.EnqueuedAt = q.now()
+		c.EnqueuedAt = q.clock.Now()
 	}
 	if err := Validate(&c); err != nil {
-		return "", fmt.Errorf("post contact: %w", err)
+		return nil, err
+	}
+	ct := newContact(c)
+	if live {
+		ct.w = &waiting{q: q, c: ct, events: make(chan ivr.QueueEvent, eventBuffer)}
+	}
+	q.mu.Lock()
+	_, dup := q.contacts[c.ID]
+	q.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("%w: contact %s already waiting", ErrInvalidContact, c.ID)
 	}
 	if err := q.insert(ctx, &c); err != nil {
-		return "", fmt.Errorf("post contact: %w", err)
+		return nil, err
 	}
-	q.log.InfoContext(ctx, "contact posted", "contact_id", c.ID, "queue", c.Queue, "channel", c.Channel)
-	return c.ID, nil
+	_ = q.do(ctx, func(now time.Time, fx *effects) error {
+		q.list(ct)
+		q.match(now, fx)
+		return nil
+	})
+	return ct, nil
 }
 
 func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
@@ -119,6 +202,14 @@ func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
 	if err != nil {
 		return fmt.Errorf("encode skills: %w", err)
 	}
+	path := c.Path
+	if path == nil {
+		path = []string{}
+	}
+	pj, err := json.Marshal(path)
+	if err != nil {
+		return fmt.Errorf("encode path: %w", err)
+	}
 	vars, err := store.MarshalVars(c.Vars)
 	if err != nil {
 		return err
@@ -126,10 +217,10 @@ func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
 	return q.db.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO contacts (id, channel, queue, call_id, caller, dialled, language,
-				intent, priority, skills, vars, flow, flow_version, state, enqueued_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)`,
+				intent, priority, skills, vars, path, flow, flow_version, state, enqueued_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)`,
 			c.ID, c.Channel, c.Queue, c.CallID, c.Caller, c.Dialled, c.Language,
-			c.Intent, c.Priority, string(sk), vars, c.Flow, c.FlowVersion,
+			c.Intent, c.Priority, string(sk), vars, string(pj), c.Flow, c.FlowVersion,
 			store.FormatTime(c.EnqueuedAt))
 		if err != nil {
 			return fmt.Errorf("insert contact %s: %w", c.ID, err)
@@ -138,58 +229,63 @@ func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
 	})
 }
 
-// Connect records that agent took the contact and wakes its Waiting. The
-// agent is stored with the contact: it is what gives an agent access to the
-// recordings of its own calls, and to no others. Connect fails with
-// ErrInvalidContact for an empty or overlong agent name, ErrNotWaiting when
-// the contact already left (the caller hung up first), and
-// store.ErrNotFound for an unknown id.
-func (q *Queues) Connect(ctx context.Context, id, agent string) error {
-	if agent == "" || len(agent) > MaxFieldLen {
-		return fmt.Errorf("connect contact %s: %w: agent name wants 1 to %d bytes", id, ErrInvalidContact, MaxFieldLen)
-	}
-	if _, err := q.finish(ctx, id, StateConnected, StateConnected, agent, true); err != nil {
-		return fmt.Errorf("connect contact %s: %w", id, err)
-	}
-	if w := q.forget(id); w != nil {
-		w.once.Do(func() { close(w.connected) })
-	}
-	q.log.InfoContext(ctx, "contact connected", "contact_id", id, "agent", agent)
-	return nil
-}
-
-// Remove takes a waiting contact out of its queue without an agent; reason
-// is one of the states abandoned, timeout or closed. It fails with
-// ErrNotWaiting when the contact already left.
+// Remove takes a waiting chat or email out of its queue without an agent;
+// reason is one of the states abandoned, timeout or closed. It fails with
+// ErrNotWaiting when the contact already left, store.ErrNotFound for an
+// unknown id and ErrInvalidContact for a live call: a call leaves when the
+// caller hangs up or its flow stops waiting.
 func (q *Queues) Remove(ctx context.Context, id, reason string) error {
 	state, ok := leaveState(reason)
-	if !ok || state == StateConnected {
+	if !ok || state == StateConnected || state == StateTransferred {
 		return fmt.Errorf("remove contact %s: unknown reason %q", id, reason)
 	}
-	if _, err := q.finish(ctx, id, state, reason, "", true); err != nil {
+	found := false
+	err := q.do(ctx, func(now time.Time, fx *effects) error {
+		c := q.contacts[id]
+		if c == nil {
+			return nil
+		}
+		found = true
+		switch {
+		case c.w != nil:
+			return fmt.Errorf("%w: a waiting call leaves the queue when the caller hangs up", ErrInvalidContact)
+		case c.state != contactWaiting:
+			return fmt.Errorf("%w: it is %s", ErrNotWaiting, StateConnected)
+		}
+		if c.offer != nil {
+			q.withdraw(c.offer, now, fx, withdrawal{reason: "contact " + reason})
+		}
+		q.leave(c, state, reason, now, fx)
+		q.match(now, fx)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("remove contact %s: %w", id, err)
 	}
-	q.forget(id)
+	if !found {
+		// Not in this router's memory: a contact of a run that has not
+		// loaded it back yet. The store decides.
+		if err := q.finish(ctx, id, state, reason); err != nil {
+			return fmt.Errorf("remove contact %s: %w", id, err)
+		}
+	}
 	return nil
 }
 
 // leaveState maps a reason of ivr.Waiting.Leave to a state.
 func leaveState(reason string) (string, bool) {
 	switch reason {
-	case StateAbandoned, StateTimeout, StateConnected, StateClosed:
+	case StateAbandoned, StateTimeout, StateConnected, StateClosed, StateTransferred:
 		return reason, true
 	}
 	return "", false
 }
 
-// finish moves a waiting contact to state, taken by agent ("" when no agent
-// took it). The check and the update share one write transaction, so when
-// Connect and a hang-up race exactly one of them wins. When strict is false,
-// a contact that already left is not an error and finish reports false.
-func (q *Queues) finish(ctx context.Context, id, state, reason, agent string, strict bool) (bool, error) {
-	now := q.now()
-	done := false
-	err := q.db.Write(ctx, func(tx *sql.Tx) error {
+// finish moves a waiting contact of the store that the router does not
+// hold to state. The check and the update share one write transaction.
+func (q *Queues) finish(ctx context.Context, id, state, reason string) error {
+	now := q.clock.Now()
+	return q.db.Write(ctx, func(tx *sql.Tx) error {
 		var cur, enq string
 		err := tx.QueryRowContext(ctx, `SELECT state, enqueued_at FROM contacts WHERE id = ?`, id).Scan(&cur, &enq)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -199,66 +295,57 @@ func (q *Queues) finish(ctx context.Context, id, state, reason, agent string, st
 			return err
 		}
 		if cur != StateWaiting {
-			if strict {
-				return fmt.Errorf("%w: it is %s", ErrNotWaiting, cur)
-			}
-			return nil
+			return fmt.Errorf("%w: it is %s", ErrNotWaiting, cur)
 		}
 		t, err := store.ParseTime(enq)
 		if err != nil {
 			return err
 		}
-		wait := max(now.Sub(t), 0)
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE contacts SET state = ?, reason = ?, left_at = ?, wait_ms = ?, agent = ? WHERE id = ?`,
-			state, reason, store.FormatTime(now), wait.Milliseconds(), agent, id); err != nil {
-			return err
-		}
-		done = true
-		return nil
+		_, err = tx.ExecContext(ctx,
+			`UPDATE contacts SET state = ?, reason = ?, left_at = ?, wait_ms = ? WHERE id = ?`,
+			state, reason, store.FormatTime(now), max(now.Sub(t), 0).Milliseconds(), id)
+		return err
 	})
-	return done, err
 }
 
-// forget drops the in-memory Waiting of id, returning it.
-func (q *Queues) forget(id string) *waiting {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	w := q.waiting[id]
-	delete(q.waiting, id)
-	return w
-}
-
-// RestartReason is the reason recorded on calls Recover abandons.
+// RestartReason is the reason recorded on calls Recover abandons, and on
+// conversations it ends.
 const RestartReason = "ivrd restarted"
 
-// Recover marks abandoned the live calls (voice, webrtc) a previous run left
-// waiting: the process that held them is gone, so are the calls. Their wait
-// is unknown and left null. Chats and emails keep waiting. Call it at start,
-// before Enqueue; it returns how many contacts it abandoned.
+// Recover puts the queues back after a restart. The live calls (voice,
+// webrtc) a previous run left waiting are marked abandoned: the process
+// that held them is gone, so are the calls; their wait is unknown and left
+// null. Conversations it left open are ended by ivrd, their talk time
+// unknown. The chats and emails still waiting are loaded back, to be
+// offered to the agents. Call it at start, before Enqueue; it returns how
+// many calls it abandoned.
 func (q *Queues) Recover(ctx context.Context) (int, error) {
-	now := store.FormatTime(q.now())
+	now := store.FormatTime(q.clock.Now())
 	q.mu.Lock()
-	live := make([]any, 0, len(q.waiting)+3)
-	for id := range q.waiting {
-		live = append(live, id)
+	mine := make([]any, 0, len(q.contacts))
+	for id := range q.contacts {
+		mine = append(mine, id)
 	}
 	q.mu.Unlock()
-	query := `UPDATE contacts SET state = 'abandoned', reason = ?, left_at = ?
-		WHERE state = 'waiting' AND channel IN ('voice', 'webrtc')`
-	args := []any{RestartReason, now}
-	if len(live) > 0 {
-		// Contacts of this process are alive; never abandon them.
-		query += ` AND id NOT IN (?` + strings.Repeat(", ?", len(live)-1) + `)`
-		args = append(args, live...)
+	notMine := ""
+	if len(mine) > 0 {
+		// Contacts of this process are alive; never touch them.
+		notMine = ` AND id NOT IN (?` + strings.Repeat(", ?", len(mine)-1) + `)`
 	}
 	var n int64
 	err := q.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
+		res, err := tx.ExecContext(ctx, `UPDATE contacts SET state = 'abandoned', reason = ?, left_at = ?
+			WHERE state = 'waiting' AND channel IN ('voice', 'webrtc')`+notMine,
+			append([]any{RestartReason, now}, mine...)...)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE contacts SET ended_at = ?, ended_by = ?
+			WHERE state = 'connected' AND ended_at IS NULL`+notMine,
+			append([]any{now, ivr.EndedByIVRD}, mine...)...)
 		return err
 	})
 	if err != nil {
@@ -267,61 +354,94 @@ func (q *Queues) Recover(ctx context.Context) (int, error) {
 	if n > 0 {
 		q.log.WarnContext(ctx, "abandoned calls left waiting by a previous run", "count", n)
 	}
+	waiting, err := q.waitingRows(ctx, "")
+	if err != nil {
+		return int(n), fmt.Errorf("recover queues: %w", err)
+	}
+	loaded := 0
+	_ = q.do(ctx, func(now time.Time, fx *effects) error {
+		for _, c := range waiting {
+			if liveChannels[c.Channel] || q.contacts[c.ID] != nil {
+				continue
+			}
+			q.list(newContact(c))
+			loaded++
+		}
+		q.match(now, fx)
+		return nil
+	})
+	if loaded > 0 {
+		q.log.InfoContext(ctx, "contacts waiting since a previous run are back in their queues", "count", loaded)
+	}
 	return int(n), nil
 }
 
 const contactColumns = `id, channel, queue, call_id, caller, dialled, language,
-	intent, priority, skills, vars, flow, flow_version, enqueued_at`
+	intent, priority, skills, vars, path, flow, flow_version, enqueued_at`
 
 // List returns the contacts waiting in queue (all queues when empty), first
 // to be served first: by priority, highest first, then by arrival.
 func (q *Queues) List(ctx context.Context, queue string) ([]WaitingContact, error) {
+	cs, err := q.waitingRows(ctx, queue)
+	if err != nil {
+		return nil, fmt.Errorf("list queue %q: %w", queue, err)
+	}
+	now := q.clock.Now()
+	out := make([]WaitingContact, 0, len(cs))
+	for i := range cs {
+		out = append(out, waitingContact(&cs[i], now))
+	}
+	return out, nil
+}
+
+// waitingRows reads the waiting contacts of the store, in serving order.
+func (q *Queues) waitingRows(ctx context.Context, queue string) ([]ivr.Contact, error) {
 	query := `SELECT ` + contactColumns + ` FROM contacts WHERE state = 'waiting'`
 	var args []any
 	if queue != "" {
 		query += ` AND queue = ?`
 		args = append(args, queue)
 	}
-	query += ` ORDER BY priority DESC, enqueued_at ASC, id ASC`
+	query += ` ORDER BY priority DESC, enqueued_at ASC, rowid ASC`
 	rows, err := q.db.Reader().QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list queue %q: %w", queue, err)
+		return nil, err
 	}
 	defer rows.Close()
-	now := q.now()
-	out := []WaitingContact{}
+	var out []ivr.Contact
 	for rows.Next() {
 		var (
-			c           WaitingContact
-			sk, vs, enq string
+			c               ivr.Contact
+			sk, vs, ps, enq string
 		)
 		if err := rows.Scan(&c.ID, &c.Channel, &c.Queue, &c.CallID, &c.Caller, &c.Dialled,
-			&c.Language, &c.Intent, &c.Priority, &sk, &vs, &c.Flow, &c.FlowVersion, &enq); err != nil {
-			return nil, fmt.Errorf("list queue %q: %w", queue, err)
+			&c.Language, &c.Intent, &c.Priority, &sk, &vs, &ps, &c.Flow, &c.FlowVersion, &enq); err != nil {
+			return nil, err
 		}
 		if err := json.Unmarshal([]byte(sk), &c.Skills); err != nil {
-			return nil, fmt.Errorf("list queue %q: decode skills of %s: %w", queue, c.ID, err)
+			return nil, fmt.Errorf("decode skills of %s: %w", c.ID, err)
+		}
+		if err := json.Unmarshal([]byte(ps), &c.Path); err != nil {
+			return nil, fmt.Errorf("decode path of %s: %w", c.ID, err)
+		}
+		if len(c.Path) == 0 {
+			c.Path = nil
 		}
 		if c.Vars, err = store.UnmarshalVars(vs); err != nil {
-			return nil, fmt.Errorf("list queue %q: contact %s: %w", queue, c.ID, err)
+			return nil, fmt.Errorf("contact %s: %w", c.ID, err)
 		}
 		if c.EnqueuedAt, err = store.ParseTime(enq); err != nil {
-			return nil, fmt.Errorf("list queue %q: contact %s: %w", queue, c.ID, err)
+			return nil, fmt.Errorf("contact %s: %w", c.ID, err)
 		}
-		c.Wait = max(now.Sub(c.EnqueuedAt), 0)
-		c.WaitSeconds = seconds(c.Wait)
 		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list queue %q: %w", queue, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Summary returns every queue that has contacts waiting or had contacts
 // leave during the last SummaryWindow, by name.
 func (q *Queues) Summary(ctx context.Context) ([]QueueSummary, error) {
-	now := q.now()
+	now := q.clock.Now()
 	byName := map[string]*QueueSummary{}
 	get := func(name string) *QueueSummary {
 		s := byName[name]
@@ -389,6 +509,8 @@ func (q *Queues) Summary(ctx context.Context) ([]QueueSummary, error) {
 			s.TimedOut = n
 		case StateClosed:
 			s.Closed = n
+		case StateTransferred:
+			s.Transferred = n
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -401,39 +523,4 @@ func (q *Queues) Summary(ctx context.Context) ([]QueueSummary, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-// waiting is a call's place in a queue.
-type waiting struct {
-	q         *Queues
-	id        string
-	connected chan struct{}
-	once      sync.Once
-}
-
-func (w *waiting) ContactID() string          { return w.id }
-func (w *waiting) Connected() <-chan struct{} { return w.connected }
-
-// Leave records how the contact left. Only the first transition out of
-// waiting counts: after Connect, Leave("connected") or a later hang-up
-// change nothing, which makes Leave idempotent. An unknown reason is
-// recorded as abandoned, keeping the reason text. The write outlives ctx:
-// the caller's context is typically cancelled by the very hang-up that makes
-// it leave.
-func (w *waiting) Leave(ctx context.Context, reason string) error {
-	defer w.q.forget(w.id)
-	state, ok := leaveState(reason)
-	if !ok {
-		state = StateAbandoned
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
-	defer cancel()
-	left, err := w.q.finish(ctx, w.id, state, reason, "", false)
-	if err != nil {
-		return fmt.Errorf("leave queue: contact %s: %w", w.id, err)
-	}
-	if left {
-		w.q.log.InfoContext(ctx, "contact left queue", "contact_id", w.id, "reason", reason)
-	}
-	return nil
 }

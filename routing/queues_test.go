@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,29 +16,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/ivr/ivrtest"
 	"github.com/ivrd/ivrd/store"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// clock is a fake clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,12 +35,26 @@ func openDB(t testing.TB, path string) *store.DB {
 	return db
 }
 
-func newQueues(t testing.TB) (*Queues, *clock, *store.DB) {
+// start is the time the tests' clocks start at.
+var start = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+
+func newQueues(t testing.TB, opts ...Option) (*Queues, *ivrtest.Clock, *store.DB) {
 	t.Helper()
 	db := openDB(t, filepath.Join(t.TempDir(), "ivrd.db"))
 	t.Cleanup(func() { db.Close() })
-	clk := &clock{t: time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)}
-	return New(db, WithClock(clk.Now), WithLogger(quiet)), clk, db
+	clk := ivrtest.NewClock(start)
+	q := mustNew(t, db, append([]Option{WithClock(clk), WithLogger(quiet)}, opts...)...)
+	return q, clk, db
+}
+
+func mustNew(t testing.TB, db *store.DB, opts ...Option) *Queues {
+	t.Helper()
+	q, err := New(db, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	return q
 }
 
 func contactRow(t *testing.T, db *store.DB, id string) (state, reason string, waitMS *int64, leftAt *string) {
@@ -79,24 +75,6 @@ func contactAgent(t *testing.T, db *store.DB, id string) string {
 		t.Fatalf("read contact %s: %v", id, err)
 	}
 	return agent
-}
-
-func TestConnectNeedsAnAgent(t *testing.T) {
-	q, _, db := newQueues(t)
-	ctx := t.Context()
-	w, err := q.Enqueue(ctx, ivr.Contact{Queue: "sales"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Leave(ctx, "abandoned")
-	for _, agent := range []string{"", strings.Repeat("a", MaxFieldLen+1)} {
-		if err := q.Connect(ctx, w.ContactID(), agent); !errors.Is(err, ErrInvalidContact) {
-			t.Errorf("Connect with agent of %d bytes = %v, want ErrInvalidContact", len(agent), err)
-		}
-	}
-	if state, _, _, _ := contactRow(t, db, w.ContactID()); state != StateWaiting {
-		t.Errorf("state %q after refused Connects, want waiting", state)
-	}
 }
 
 func TestEnqueueKeepsContext(t *testing.T) {
@@ -157,7 +135,7 @@ func TestEnqueueInvalid(t *testing.T) {
 			}
 		})
 	}
-	if n := len(q.waiting); n != 0 {
+	if n := len(q.contacts); n != 0 {
 		t.Errorf("%d contacts left in memory after failed enqueues", n)
 	}
 }
@@ -218,7 +196,7 @@ func TestListOrder(t *testing.T) {
 }
 
 func TestLeave(t *testing.T) {
-	for _, reason := range []string{"abandoned", "timeout", "connected", "closed"} {
+	for _, reason := range []string{"abandoned", "timeout", "transferred", "closed"} {
 		t.Run(reason, func(t *testing.T) {
 			q, clk, db := newQueues(t)
 			ctx := t.Context()
@@ -252,7 +230,7 @@ func TestLeave(t *testing.T) {
 			if l, _ := q.List(ctx, "sales"); len(l) != 0 {
 				t.Errorf("%d contacts still listed", len(l))
 			}
-			if len(q.waiting) != 0 {
+			if len(q.contacts) != 0 {
 				t.Errorf("contact still in memory")
 			}
 		})
@@ -289,26 +267,22 @@ func TestLeaveUnknownReason(t *testing.T) {
 	}
 }
 
-func TestConnect(t *testing.T) {
-	q, clk, db := newQueues(t)
+func TestAnswerConnects(t *testing.T) {
+	q, clk, db := newQueues(t, WithConfig(config(agentCfg("alice"))))
 	ctx := t.Context()
+	signIn(t, q, "alice")
 	w, err := q.Enqueue(ctx, ivr.Contact{Queue: "sales"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-w.Connected():
-		t.Fatal("connected before Connect")
-	default:
-	}
 	clk.Advance(3 * time.Second)
-	if err := q.Connect(ctx, w.ContactID(), "alice"); err != nil {
-		t.Fatal(err)
+	ev := nextEvent(t, w)
+	if ev.Kind != ivr.EventOffered || ev.Offer.Agent != "alice" {
+		t.Fatalf("event %+v, want an offer to alice", ev)
 	}
-	select {
-	case <-w.Connected():
-	case <-time.After(time.Second):
-		t.Fatal("Connected not closed after Connect")
+	leg := newLeg()
+	if err := w.Answer(ctx, ev.Offer.ID, leg); err != nil {
+		t.Fatal(err)
 	}
 	if state, _, waitMS, _ := contactRow(t, db, w.ContactID()); state != StateConnected || *waitMS != 3000 {
 		t.Errorf("state %q wait %d, want connected 3000", state, *waitMS)
@@ -316,55 +290,62 @@ func TestConnect(t *testing.T) {
 	if got := contactAgent(t, db, w.ContactID()); got != "alice" {
 		t.Errorf("agent %q, want alice", got)
 	}
-	// The engine then leaves with "connected", and later a hang-up: no-ops.
+	// A hang-up after the answer changes nothing in the queue's record.
 	clk.Advance(time.Minute)
-	for _, r := range []string{"connected", "abandoned"} {
-		if err := w.Leave(ctx, r); err != nil {
-			t.Fatal(err)
-		}
+	if err := w.Leave(ctx, "abandoned"); err != nil {
+		t.Fatal(err)
 	}
 	if state, _, waitMS, _ := contactRow(t, db, w.ContactID()); state != StateConnected || *waitMS != 3000 {
 		t.Errorf("after Leave: state %q wait %d, want connected 3000", state, *waitMS)
 	}
-	if err := q.Connect(ctx, w.ContactID(), "bob"); !errors.Is(err, ErrNotWaiting) {
-		t.Errorf("second Connect = %v, want ErrNotWaiting", err)
+	if err := w.Answer(ctx, ev.Offer.ID, newLeg()); !errors.Is(err, ivr.ErrOfferOver) {
+		t.Errorf("second Answer = %v, want ErrOfferOver", err)
 	}
-	if got := contactAgent(t, db, w.ContactID()); got != "alice" {
-		t.Errorf("agent after a second Connect %q, want alice kept", got)
+	if err := w.End(ctx, ivr.EndedByCaller); err != nil {
+		t.Fatal(err)
 	}
-	if err := q.Connect(ctx, "no-such-contact", "alice"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Connect unknown = %v, want store.ErrNotFound", err)
+	var talkMS int64
+	var endedBy string
+	if err := db.Reader().QueryRowContext(ctx, `SELECT talk_ms, ended_by FROM contacts WHERE id = ?`,
+		w.ContactID()).Scan(&talkMS, &endedBy); err != nil {
+		t.Fatal(err)
+	}
+	if talkMS != 60000 || endedBy != "caller" {
+		t.Errorf("talk %d ms ended by %q, want 60000 by caller", talkMS, endedBy)
 	}
 }
 
-func TestConnectAfterAbandon(t *testing.T) {
-	q, _, db := newQueues(t)
+func TestAnswerAfterAbandon(t *testing.T) {
+	q, _, db := newQueues(t, WithConfig(config(agentCfg("alice"))))
 	ctx := t.Context()
+	signIn(t, q, "alice")
 	w, err := q.Enqueue(ctx, ivr.Contact{Queue: "sales"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ev := nextEvent(t, w)
 	if err := w.Leave(ctx, "abandoned"); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Connect(ctx, w.ContactID(), "alice"); !errors.Is(err, ErrNotWaiting) {
-		t.Errorf("Connect after hang-up = %v, want ErrNotWaiting", err)
-	}
-	select {
-	case <-w.Connected():
-		t.Error("Connected closed for an abandoned contact")
-	default:
+	if err := w.Answer(ctx, ev.Offer.ID, newLeg()); !errors.Is(err, ivr.ErrOfferOver) {
+		t.Errorf("Answer after hang-up = %v, want ErrOfferOver", err)
 	}
 	if state, _, _, _ := contactRow(t, db, w.ContactID()); state != StateAbandoned {
 		t.Errorf("state %q, want abandoned", state)
 	}
+	if st := agentState(t, q, "alice"); st != AgentAvailable {
+		t.Errorf("alice is %s, want available", st)
+	}
 }
 
 func TestPostAndRemove(t *testing.T) {
-	q, clk, db := newQueues(t)
+	q, clk, db := newQueues(t, WithConfig(config(agentCfg("alice"))))
 	ctx := t.Context()
 	if _, err := q.Post(ctx, ivr.Contact{Queue: "web", Caller: "ann@example.com"}); !errors.Is(err, ErrInvalidContact) {
 		t.Errorf("Post without channel = %v, want ErrInvalidContact", err)
+	}
+	if _, err := q.Post(ctx, ivr.Contact{Channel: "voice", Queue: "web"}); !errors.Is(err, ErrInvalidContact) {
+		t.Errorf("Post of a call = %v, want ErrInvalidContact", err)
 	}
 	chat, err := q.Post(ctx, ivr.Contact{Channel: "chat", Queue: "web", Caller: "ann@example.com"})
 	if err != nil {
@@ -375,7 +356,13 @@ func TestPostAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute)
-	if err := q.Connect(ctx, chat, "alice"); err != nil {
+	desk := subscribe(t, q, "alice")
+	signIn(t, q, "alice")
+	offers := deskOffers(desk)
+	if len(offers) != 1 || offers[0].Contact.ID != chat {
+		t.Fatalf("desk offers %+v, want the chat", offers)
+	}
+	if err := q.AcceptOffer(ctx, "alice", offers[0].ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Remove(ctx, mail, "closed"); err != nil {
@@ -384,8 +371,14 @@ func TestPostAndRemove(t *testing.T) {
 	if err := q.Remove(ctx, mail, "closed"); !errors.Is(err, ErrNotWaiting) {
 		t.Errorf("second Remove = %v, want ErrNotWaiting", err)
 	}
+	if err := q.Remove(ctx, chat, "closed"); !errors.Is(err, ErrNotWaiting) {
+		t.Errorf("Remove of a connected chat = %v, want ErrNotWaiting", err)
+	}
 	if err := q.Remove(ctx, mail, "bored"); err == nil {
 		t.Error("Remove with unknown reason succeeded")
+	}
+	if err := q.Remove(ctx, "no-such-contact", "closed"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Remove of an unknown contact = %v, want store.ErrNotFound", err)
 	}
 	for id, want := range map[string]string{chat: StateConnected, mail: StateClosed} {
 		if state, _, waitMS, _ := contactRow(t, db, id); state != want || *waitMS != 60000 {
@@ -399,10 +392,10 @@ func TestPostAndRemove(t *testing.T) {
 func TestRecoverAfterCrash(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "ivrd.db")
-	clk := &clock{t: time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)}
+	clk := ivrtest.NewClock(start)
 
 	db := openDB(t, path)
-	q := New(db, WithClock(clk.Now), WithLogger(quiet))
+	q := mustNew(t, db, WithClock(clk), WithLogger(quiet))
 	var calls []string
 	for _, ch := range []string{"voice", "webrtc"} {
 		w, err := q.Enqueue(ctx, ivr.Contact{Queue: "sales", Channel: ch})
@@ -420,7 +413,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	db = openDB(t, path)
 	defer db.Close()
 	clk.Advance(time.Hour)
-	q = New(db, WithClock(clk.Now), WithLogger(quiet))
+	q = mustNew(t, db, WithClock(clk), WithLogger(quiet))
 	// A call of the new run, enqueued before Recover, must survive it.
 	live, err := q.Enqueue(ctx, ivr.Contact{Queue: "sales"})
 	if err != nil {
@@ -454,7 +447,9 @@ func TestRecoverAfterCrash(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	q, clk, _ := newQueues(t)
+	cfg := config(agentCfg("alice", queues("sales")), agentCfg("bob", queues("support")))
+	cfg.OfferTimeout = 5 * time.Minute
+	q, clk, _ := newQueues(t, WithConfig(cfg))
 	ctx := t.Context()
 	enq := func(queue, channel string) ivr.Waiting {
 		t.Helper()
@@ -467,8 +462,9 @@ func TestSummary(t *testing.T) {
 	// Two days ago: outside the window.
 	old := enq("sales", "voice")
 	clk.Advance(time.Minute)
-	old.Leave(ctx, "connected")
+	old.Leave(ctx, "timeout")
 	clk.Advance(48 * time.Hour)
+	signIn(t, q, "alice", "bob")
 
 	w1 := enq("sales", "voice")
 	w2 := enq("sales", "voice")
@@ -476,10 +472,10 @@ func TestSummary(t *testing.T) {
 	w3 := enq("sales", "webrtc")
 	w4 := enq("support", "voice")
 	clk.Advance(20 * time.Second)
-	q.Connect(ctx, w1.ContactID(), "alice") // waited 30s
+	answer(t, w1, "alice") // waited 30s
 	w2.Leave(ctx, "abandoned")
 	clk.Advance(10 * time.Second)
-	q.Connect(ctx, w4.ContactID(), "bob") // waited 30s
+	answer(t, w4, "bob") // waited 30s
 	w5 := enq("sales", "voice")
 	clk.Advance(5 * time.Second)
 	defer w3.Leave(ctx, "abandoned")
@@ -505,14 +501,45 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-// Many calls enqueue, get connected or leave at once; run with -race.
+// Many calls enqueue, are offered, answered and ended, or leave, at once,
+// with agents taking them; run with -race.
 func TestConcurrentEnqueueLeave(t *testing.T) {
-	q, _, _ := newQueues(t)
-	q.now = time.Now
+	db := openDB(t, filepath.Join(t.TempDir(), "ivrd.db"))
+	t.Cleanup(func() { db.Close() })
+	cfg := config(agentCfg("a1"), agentCfg("a2"), agentCfg("a3"), agentCfg("a4"))
+	cfg.WrapUp = 0
+	q := mustNew(t, db, WithLogger(quiet), WithConfig(cfg)) // the real clock
 	ctx := t.Context()
+	signIn(t, q, "a1", "a2", "a3", "a4")
 	const workers, each = 16, 20
 	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
+	errs := make(chan error, 4*workers*each)
+	// take answers the offers of w until done is closed or one is
+	// answered, then ends the conversation.
+	take := func(w ivr.Waiting, done <-chan struct{}) {
+		for {
+			select {
+			case ev := <-w.Events():
+				if ev.Kind != ivr.EventOffered {
+					continue
+				}
+				err := w.Answer(ctx, ev.Offer.ID, newLeg())
+				if errors.Is(err, ivr.ErrOfferOver) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := w.End(ctx, ivr.EndedByCaller); err != nil {
+					errs <- err
+				}
+				return
+			case <-done:
+				return
+			}
+		}
+	}
 	for g := range workers {
 		wg.Go(func() {
 			for i := range each {
@@ -523,23 +550,18 @@ func TestConcurrentEnqueueLeave(t *testing.T) {
 				}
 				switch i % 3 {
 				case 0:
-					// An agent and the caller's hang-up race; exactly one wins.
-					cerr := make(chan error, 1)
-					go func() { cerr <- q.Connect(ctx, w.ContactID(), "alice") }()
+					// An agent's answer and the caller's hang-up race;
+					// exactly one wins.
+					done := make(chan struct{})
+					taken := make(chan struct{})
+					go func() { defer close(taken); take(w, done) }()
 					if err := w.Leave(ctx, "abandoned"); err != nil {
 						errs <- err
 					}
-					if err := <-cerr; err != nil && !errors.Is(err, ErrNotWaiting) {
-						errs <- err
-					}
+					close(done)
+					<-taken
 				case 1:
-					if err := q.Connect(ctx, w.ContactID(), "alice"); err != nil {
-						errs <- err
-					}
-					<-w.Connected()
-					if err := w.Leave(ctx, "connected"); err != nil {
-						errs <- err
-					}
+					take(w, nil)
 				default:
 					if _, err := q.List(ctx, ""); err != nil {
 						errs <- err
@@ -551,15 +573,16 @@ func TestConcurrentEnqueueLeave(t *testing.T) {
 			}
 		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for range 20 {
 			if _, err := q.Summary(ctx); err != nil {
 				errs <- err
 			}
+			if _, err := q.Board(ctx); err != nil {
+				errs <- err
+			}
 		}
-	}()
+	})
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -583,8 +606,13 @@ func TestConcurrentEnqueueLeave(t *testing.T) {
 	if total != workers*each {
 		t.Errorf("%d contacts accounted for, want %d", total, workers*each)
 	}
-	if len(q.waiting) != 0 {
-		t.Errorf("%d contacts left in memory", len(q.waiting))
+	if n := len(q.contacts); n != 0 {
+		t.Errorf("%d contacts left in memory", n)
+	}
+	for _, a := range q.Agents() {
+		if a.State != AgentAvailable || a.Load[ChannelVoice] != 0 {
+			t.Errorf("agent %s %s with load %v, want available and free", a.Name, a.State, a.Load)
+		}
 	}
 }
 
