@@ -607,7 +607,9 @@ func TestAgentNotTaken(t *testing.T) {
 		want     error
 	}{
 		{"busy", "uas_reject.xml", "486 Busy Here", 10 * time.Second, ivr.ErrAgentBusy},
+		{"busy everywhere", "uas_reject.xml", "600 Busy Everywhere", 10 * time.Second, ivr.ErrAgentBusy},
 		{"declined", "uas_reject.xml", "603 Decline", 10 * time.Second, ivr.ErrAgentDeclined},
+		{"request timeout", "uas_reject.xml", "408 Request Timeout", 10 * time.Second, ivr.ErrAgentNoAnswer},
 		{"unavailable", "uas_reject.xml", "480 Temporarily Unavailable", 10 * time.Second, ivr.ErrAgentNoAnswer},
 		{"no answer", "uas_ring_cancel.xml", "", 1500 * time.Millisecond, ivr.ErrAgentNoAnswer},
 	}
@@ -965,4 +967,66 @@ func TestAgentBridgedMediaPort(t *testing.T) {
 		t.Fatalf("the agent's end heard %d samples, want more than 3 s", len(heard))
 	}
 	checkTone(t, "what the agent heard", heard[at(time.Second):at(3*time.Second)], callerHz, agentHz)
+}
+
+// The caller hanging up while bridged: Bridge returns the cause of the
+// call's context (the caller's hang-up), and the agent, whom the handler
+// leaves alone, gets a BYE from the driver; nothing is left in Asterisk.
+func TestAgentHungUpWhenCallerLeaves(t *testing.T) {
+	noLeaks(t)
+	ast := asterisktest.Start(t, asterisktest.Options{})
+	uri, agent := sippAgent(t, "uas_answer_wait_bye.xml", "")
+	type result struct {
+		err, bridged error
+		leg          ivr.Ringing
+	}
+	results := make(chan result, 1)
+	startAgents(t, ast, func(ctx context.Context, call ivr.Call) {
+		var r result
+		defer func() { results <- r }()
+		if r.err = call.Answer(ctx); r.err != nil {
+			return
+		}
+		leg, err := call.(ivr.Dialer).Dial(ctx, ivr.DialRequest{Offer: ivr.Offer{ID: "o1", Agent: "alice", Phone: uri}, Timeout: 10 * time.Second})
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.leg = leg
+		select {
+		case <-leg.Answered():
+		case <-leg.Done():
+			r.err = fmt.Errorf("not answered: %w", leg.Err())
+			return
+		}
+		r.bridged = call.(ivr.Bridger).Bridge(ctx, leg)
+	})
+	caller := sippCaller(t, ast, "uac_tone_bye.xml", "3900", "-d", "2500")
+	var r result
+	select {
+	case r = <-results:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the handler never finished")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if !errors.Is(r.bridged, ivr.ErrCallerHangup) {
+		t.Errorf("Bridge = %v, want the caller's hang-up", r.bridged)
+	}
+	if err := caller.wait(t, 5*time.Second); err != nil {
+		t.Errorf("caller: %v", err)
+	}
+	if err := agent.wait(t, 5*time.Second); err != nil {
+		t.Errorf("the agent was not hung up: %v", err)
+	}
+	select {
+	case <-r.leg.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the agent's leg is not done")
+	}
+	if err := r.leg.Err(); err != nil {
+		t.Errorf("Err of an answered leg = %v, want nil", err)
+	}
+	waitNone(t, ast)
 }

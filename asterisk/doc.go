@@ -26,6 +26,16 @@
 //     ARI into the sink as stereo frames and deletes them from the spool.
 //     Snoop channels enter the application with the argument ivrd-snoop
 //     and are not calls.
+//   - Dial (ivr.Dialer): the agent's phone is originated into the
+//     application (the agent's dial string, or PJSIP/<AgentEndpoint>/<sip
+//     URI>) with the argument ivrd-agent, so that it is no call; its
+//     StasisStart is the answer, its ChannelDestroyed the end, with the
+//     hang-up cause telling busy, declined and unanswered phones apart.
+//   - Bridge (ivr.Bridger): the caller's channel and the agent's in a
+//     mixing bridge until either hangs up; a browser agent's leg (a
+//     media.Port) joins through an ExternalMedia channel whose RTP a
+//     session of ivrd's media endpoint relays to it (media.Bridge). Only
+//     the bridge is destroyed at the end: no channel is hung up by Bridge.
 //
 // A queue may be handed back to the dialplan instead of ivrd's own shared
 // queue (HandoffDialplan): the call implements ivr.Transferer, sets the
