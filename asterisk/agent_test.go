@@ -26,10 +26,6 @@ import (
 	"github.com/ivrd/ivrd/media"
 )
 
-// The agent's phone plays a 440 Hz tone, the caller a 1000 Hz one: each
-// direction of the conversation can be told by frequency.
-const agentHz = 440
-
 // agentEnv is a driver on a test Asterisk whose handler is the test's own;
 // every ARI request the driver sends is noted.
 type agentEnv struct {

@@ -93,7 +93,11 @@ func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{ast: ast, calls: store.NewCallLog(db), queues: routing.New(db, routing.WithLogger(log)), logf: t.Logf}
+	queues, err := routing.New(db, routing.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{ast: ast, calls: store.NewCallLog(db), queues: queues, logf: t.Logf}
 	engine := ivr.NewEngine(lib, ivr.WithQueue(e.queues), ivr.WithCallLog(e.calls), ivr.WithLogger(log))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
