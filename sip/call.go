@@ -33,7 +33,9 @@ const byeTimeout = 5 * time.Second
 //
 // Goroutines per call: two. The INVITE's handler goroutine runs
 // Config.Handler; the media session's reader also delivers DTMF and the
-// media timeout through hooks (onDTMF, onMediaEnd).
+// media timeout through hooks (onDTMF, onMediaEnd). Each agent phone the
+// call rings (Dial) adds two while it lasts: the leg's own and its media
+// session's reader.
 type call struct {
 	srv     *Server
 	log     *slog.Logger
@@ -56,6 +58,9 @@ type call struct {
 	sdp      sdpBuilder
 	answered bool // 200 OK sent
 	finished bool // nothing more to send: rejected, cancelled, BYE sent or received
+
+	legs       sync.WaitGroup // agent legs still up, see Dial
+	legsClosed bool           // the call is being cleaned up: no more legs
 }
 
 var _ ivr.Call = (*call)(nil)
@@ -101,7 +106,7 @@ func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
 		}
 		var err error
 		if neg, err = negotiateBody(req.Body()); err != nil {
-			s.log.Info("reject offer", "call_id", req.CallID().Value(), "error", err)
+			s.log.Info("reject offer", "call_id", req.CallID().Value(), "err", err)
 			s.rejectMedia(req, tx, err)
 			return nil
 		}
@@ -122,7 +127,7 @@ func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
 	log := s.log.With("call_id", req.CallID().Value())
 	sess, err := s.cfg.Media.NewSession(log)
 	if err != nil {
-		log.Error("create media session", "error", err)
+		log.Error("create media session", "err", err)
 		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "No Media Resources")
 		return nil
 	}
@@ -235,7 +240,7 @@ func (c *call) start() {
 		c.endRemote("cancel")
 	}
 	if err := c.dlg.Respond(sipmsg.StatusRinging, "Ringing", nil); err != nil {
-		c.log.Debug("send 180", "error", err)
+		c.log.Debug("send 180", "err", err)
 	}
 
 	// The media session reports DTMF and its end through hooks, on its own
@@ -251,7 +256,7 @@ func (c *call) end() {
 		reason = cause.Error()
 	}
 	if err := c.Hangup(context.Background(), reason); err != nil {
-		c.log.Info("hang up", "error", err)
+		c.log.Info("hang up", "err", err)
 	}
 }
 
@@ -277,9 +282,16 @@ func (c *call) serve() {
 }
 
 func (c *call) cleanup() {
+	// The legs end themselves when the call's context ends (CANCEL or BYE
+	// to the agent's phone); the call waits for them so that none outlives
+	// it.
+	c.mu.Lock()
+	c.legsClosed = true
+	c.mu.Unlock()
+	c.legs.Wait()
 	c.release()
 	if err := c.sess.Close(); err != nil && !errors.Is(err, media.ErrClosed) {
-		c.log.Debug("close media session", "error", err)
+		c.log.Debug("close media session", "err", err)
 	}
 	st := c.sess.Stats()
 	c.log.Info("call ended", "cause", context.Cause(c.ctx), "stats", fmt.Sprintf("%+v", st))
@@ -335,7 +347,7 @@ func (c *call) endRemote(how string) {
 
 func (c *call) onBye(req *sipmsg.Request, tx *trackedTx) {
 	if err := c.dlg.ReadBye(req, tx); err != nil {
-		c.log.Debug("read BYE", "error", err)
+		c.log.Debug("read BYE", "err", err)
 		c.srv.respond(req, tx, sipmsg.StatusBadRequest, "Bad Request")
 		return
 	}
@@ -344,7 +356,7 @@ func (c *call) onBye(req *sipmsg.Request, tx *trackedTx) {
 
 func (c *call) onAck(req *sipmsg.Request) {
 	if err := c.dlg.ReadAck(req, nil); err != nil {
-		c.log.Debug("ACK out of sequence", "error", err)
+		c.log.Debug("ACK out of sequence", "err", err)
 	}
 	select {
 	case c.acks <- req:
@@ -414,7 +426,7 @@ func (c *call) Answer(ctx context.Context) error {
 
 // fail ends the call after an error of the driver and returns the error.
 func (c *call) fail(err error) error {
-	c.log.Error("call failed", "error", err)
+	c.log.Error("call failed", "err", err)
 	c.cancel(err)
 	return err
 }
@@ -436,10 +448,16 @@ func (c *call) startMedia(n negotiation) error {
 	return nil
 }
 
-// waitAck waits for the ACK of a 2xx, retransmitting the 2xx from T1
-// doubling to T2 as RFC 3261 section 13.3.1.4 puts on the UAS core, for at
-// most 64*T1.
+// waitAck waits for the ACK of a 2xx the call sent.
 func (c *call) waitAck(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response) (*sipmsg.Request, error) {
+	return waitAck(ctx, c.ctx, c.acks, tx, res, c.log)
+}
+
+// waitAck waits on acks for the ACK of a 2xx, retransmitting the 2xx from
+// T1 doubling to T2 as RFC 3261 section 13.3.1.4 puts on the UAS core, for
+// at most 64*T1, or until ctx or life (the dialog's own context) ends.
+func waitAck(ctx, life context.Context, acks <-chan *sipmsg.Request, tx sipmsg.ServerTransaction,
+	res *sipmsg.Response, log *slog.Logger) (*sipmsg.Request, error) {
 	seq := res.CSeq().SeqNo
 	interval := sipmsg.T1
 	retransmit := time.NewTimer(interval)
@@ -448,20 +466,20 @@ func (c *call) waitAck(ctx context.Context, tx sipmsg.ServerTransaction, res *si
 	defer giveUp.Stop()
 	for {
 		select {
-		case ack := <-c.acks:
+		case ack := <-acks:
 			if ack.CSeq().SeqNo == seq {
 				return ack, nil
 			}
 		case <-retransmit.C:
 			if err := tx.Respond(res); err != nil {
-				c.log.Debug("retransmit 2xx", "error", err)
+				log.Debug("retransmit 2xx", "err", err)
 			}
 			interval = min(2*interval, sipmsg.T2)
 			retransmit.Reset(interval)
 		case <-giveUp.C:
 			return nil, ErrNoAck
-		case <-c.ctx.Done():
-			return nil, context.Cause(c.ctx)
+		case <-life.Done():
+			return nil, context.Cause(life)
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
@@ -543,12 +561,13 @@ func reasonHeader(text string) sipmsg.Header {
 }
 
 func (s *Server) onReInvite(req *sipmsg.Request, tx *trackedTx) {
-	c := s.dialogCall(req)
-	if c == nil {
+	if c := s.dialogCall(req); c != nil {
+		c.onReInvite(req, tx)
+	} else if l := s.dialogLeg(req); l != nil {
+		l.onReInvite(req, tx)
+	} else {
 		s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
 	}
-	c.onReInvite(req, tx)
 }
 
 // onReInvite handles a re-INVITE: hold, unhold, a new address or codec.
@@ -576,7 +595,7 @@ func (c *call) onReInvite(req *sipmsg.Request, tx *trackedTx) {
 	}
 	neg, err := negotiateBody(req.Body())
 	if err != nil {
-		c.log.Info("reject re-INVITE offer", "error", err)
+		c.log.Info("reject re-INVITE offer", "err", err)
 		c.srv.rejectMedia(req, tx, err)
 		return
 	}
@@ -593,11 +612,11 @@ func (c *call) onReInvite(req *sipmsg.Request, tx *trackedTx) {
 	res := sipmsg.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sipmsg.HeaderClone(&c.contact().ContactHDR))
 	if err := tx.Respond(res); err != nil {
-		c.log.Debug("answer re-INVITE", "error", err)
+		c.log.Debug("answer re-INVITE", "err", err)
 		return
 	}
 	if _, err := c.waitAck(c.ctx, tx, res); err != nil {
-		c.log.Debug("re-INVITE ACK", "error", err)
+		c.log.Debug("re-INVITE ACK", "err", err)
 	}
 }
 

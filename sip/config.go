@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -18,7 +19,16 @@ const (
 	// DefaultRetryAfter is the Retry-After of the 503 a draining server
 	// answers new INVITEs with.
 	DefaultRetryAfter = 30 * time.Second
+	// DefaultRingTimeout bounds the ringing of an agent's phone when the
+	// dial request sets no timeout of its own.
+	DefaultRingTimeout = 30 * time.Second
 )
+
+// Credentials are a digest username and password.
+type Credentials struct {
+	Username string
+	Password string
+}
 
 // Config configures a Server.
 type Config struct {
@@ -39,6 +49,17 @@ type Config struct {
 	RetryAfter time.Duration
 	// UserAgent names the server in User-Agent and Server headers.
 	UserAgent string
+	// AgentAuth answers an agent phone (or the registrar or proxy in front
+	// of it) that challenges ivrd's INVITE with 401 or 407: one
+	// authenticated retry per INVITE. Empty: a challenge fails the ringing.
+	AgentAuth Credentials
+	// AgentTLS is the TLS client configuration for agent phones dialled
+	// over TLS (sips: URIs, transport=tls): root CAs, client certificate.
+	// Default: the system's roots.
+	AgentTLS *tls.Config
+	// RingTimeout bounds the ringing of an agent's phone when the dial
+	// request gives no timeout. Default DefaultRingTimeout.
+	RingTimeout time.Duration
 	// Logger receives the driver's logs; each call logs with a call_id.
 	Logger *slog.Logger
 	// Handler runs a call, in its own goroutine per call. The context ends
@@ -66,6 +87,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.RingTimeout <= 0 {
+		c.RingTimeout = DefaultRingTimeout
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = DefaultUserAgent

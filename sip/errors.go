@@ -22,4 +22,18 @@ var (
 	ErrNoAck = errors.New("no ACK for 200 OK")
 	// ErrServerClosed is returned by ListenAndServe after Close.
 	ErrServerClosed = errors.New("sip server closed")
+	// ErrBadPhone: an agent's phone is not a sip: or sips: URI the driver
+	// can dial (Dial fails at once).
+	ErrBadPhone = errors.New("bad agent phone URI")
+	// ErrNoListener: the agent's phone is to be dialled over a transport
+	// ivrd does not listen on, so its requests could not come back.
+	ErrNoListener = errors.New("no listener for the transport")
+	// ErrAgentAuth: the agent's phone challenged ivrd and no credentials
+	// are configured, or it refused them.
+	ErrAgentAuth = errors.New("agent phone authentication failed")
+	// ErrNotAnswered: Bridge was given an agent leg that never answered.
+	ErrNotAnswered = errors.New("agent leg not answered")
+	// ErrLegEnded is the cause of an agent leg's end when the driver
+	// needs one of its own.
+	ErrLegEnded = errors.New("agent leg ended")
 )

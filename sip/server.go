@@ -27,9 +27,8 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	client *sipgo.Client
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
 
 	listenOnce sync.Once
 	listenErr  error
@@ -37,13 +36,16 @@ type Server struct {
 	tcpLn      *idleListener
 	udpUA      *sipgo.DialogUA // dialogs of calls that came in over UDP
 	tcpUA      *sipgo.DialogUA
+	tlsUA      *sipgo.DialogUA // agent phones dialled over TLS (sips:)
+	udpLaddr   sipmsg.Addr     // the UDP listener, where agent INVITEs leave from
 
 	draining atomic.Bool
 	closed   atomic.Bool
 
 	mu    sync.Mutex
-	calls map[string]*call // by Call-ID
-	idle  chan struct{}    // closed when calls becomes empty
+	calls map[string]*call     // by Call-ID
+	legs  map[string]*agentLeg // agent phones rung by the calls, by Call-ID
+	idle  chan struct{}        // closed when calls becomes empty
 }
 
 // NewServer checks the config and prepares the SIP stack. Nothing is bound
@@ -57,13 +59,14 @@ func NewServer(cfg Config) (*Server, error) {
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(log),
-			// A UAS has no client transactions but BYE; stray responses
-			// (retransmissions, torture) are only worth a debug line.
+			// Stray responses (retransmissions after a transaction ended,
+			// torture) are only worth a debug line.
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(r *sipmsg.Response) {
 				log.Debug("unmatched response", "status", r.StatusCode, "source", r.Source())
 			}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(log)),
+		sipgo.WithUserAgenTLSConfig(cfg.AgentTLS),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create user agent: %w", err)
@@ -73,18 +76,13 @@ func NewServer(cfg Config) (*Server, error) {
 		ua.Close()
 		return nil, fmt.Errorf("create sip server: %w", err)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log))
-	if err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("create sip client: %w", err)
-	}
 	s := &Server{
-		cfg:    cfg,
-		log:    log,
-		ua:     ua,
-		srv:    srv,
-		client: client,
-		calls:  make(map[string]*call),
+		cfg:   cfg,
+		log:   log,
+		ua:    ua,
+		srv:   srv,
+		calls: make(map[string]*call),
+		legs:  make(map[string]*agentLeg),
 	}
 	srv.OnInvite(s.handle(s.onInvite))
 	srv.OnAck(s.handle(s.onAck))
@@ -111,41 +109,100 @@ func (s *Server) listen() error {
 			return fmt.Errorf("listen udp %s: %w", s.cfg.UDPAddr, err)
 		}
 		s.udpConn = conn
-		s.udpUA = s.dialogUA(conn.LocalAddr(), "")
+		ua, err := s.dialogUA(conn.LocalAddr(), "udp")
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		s.udpUA = ua
+		ap, _ := netip.ParseAddrPort(conn.LocalAddr().String())
+		s.udpLaddr = sipmsg.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port())}
 	}
 	if s.cfg.TCPAddr != "" {
 		ln, err := net.Listen("tcp", s.cfg.TCPAddr)
+		if err == nil {
+			s.tcpLn = newIdleListener(ln, s.cfg.TCPIdleTimeout)
+			s.tcpUA, err = s.dialogUA(ln.Addr(), "tcp")
+			if err != nil {
+				ln.Close()
+			}
+		}
 		if err != nil {
 			if s.udpConn != nil {
 				s.udpConn.Close()
 			}
 			return fmt.Errorf("listen tcp %s: %w", s.cfg.TCPAddr, err)
 		}
-		s.tcpLn = newIdleListener(ln, s.cfg.TCPIdleTimeout)
-		s.tcpUA = s.dialogUA(ln.Addr(), "tcp")
 	}
+	addr := s.Addr("udp")
+	if addr == nil {
+		addr = s.Addr("tcp")
+	}
+	ua, err := s.dialogUA(addr, "tls")
+	if err != nil {
+		s.closeListeners()
+		return err
+	}
+	s.tlsUA = ua
 	return nil
 }
 
-// dialogUA builds the dialog user agent of one transport: its Contact
-// points at the listener. In-dialog requests (BYE) go back to where the
-// INVITE came from, which is what works behind NAT and over TCP.
-func (s *Server) dialogUA(addr net.Addr, transport string) *sipgo.DialogUA {
-	ap, _ := netip.ParseAddrPort(addr.String())
-	host := ap.Addr()
+func (s *Server) closeListeners() {
+	if s.udpConn != nil {
+		s.udpConn.Close()
+	}
+	if s.tcpLn != nil {
+		s.tcpLn.Close()
+	}
+}
+
+// host is the address ivrd gives in its Contact, Via and From headers for
+// a listener bound at ap: the listener's own address, or MediaIP when it
+// listens on every interface.
+func (s *Server) host(ap netip.AddrPort) netip.Addr {
+	host := ap.Addr().Unmap()
 	if host.IsUnspecified() && s.cfg.MediaIP.IsValid() {
 		host = s.cfg.MediaIP
 	}
+	return host
+}
+
+// dialogUA builds the dialog user agent of one transport: its Contact
+// points at the listener, and its client writes the listener's address in
+// the Via of the requests it sends (BYE, and the INVITEs to agent phones),
+// rather than whatever address a socket bound to every interface reports.
+// In-dialog requests (BYE) go back to where the INVITE came from, which is
+// what works behind NAT and over TCP.
+//
+// ivrd has no TLS listener: a phone dialled over TLS gets a Contact with
+// the port of the connection ivrd opened (filled in by sipgo once the
+// connection exists) and sends its requests on that connection.
+func (s *Server) dialogUA(addr net.Addr, transport string) (*sipgo.DialogUA, error) {
+	ap, _ := netip.ParseAddrPort(addr.String())
+	host := s.host(ap)
 	uri := sipmsg.Uri{User: "ivrd", Host: host.String(), Port: int(ap.Port())}
-	if transport != "" {
+	opts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(host.String())}
+	switch transport {
+	case "udp":
+	case "tls":
+		uri.Scheme = "sips"
+		uri.Port = 0
+	default:
 		uri.UriParams = sipmsg.NewParams()
 		uri.UriParams.Add("transport", transport)
 	}
+	if uri.Port != 0 {
+		opts = append(opts, sipgo.WithClientPort(uri.Port))
+	}
+	client, err := sipgo.NewClient(s.ua, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create sip client: %w", err)
+	}
 	return &sipgo.DialogUA{
-		Client:         s.client,
+		Client:         client,
 		ContactHDR:     sipmsg.ContactHeader{Address: uri},
 		RewriteContact: true,
-	}
+	}, nil
 }
 
 // Addr returns the bound address of "udp" or "tcp", or nil.
@@ -163,9 +220,9 @@ func (s *Server) Addr(network string) net.Addr {
 	return nil
 }
 
-// ListenAndServe serves both transports until ctx is done, then closes the
-// listeners and returns. Calls in progress are not touched: use Drain, Wait
-// and Close for a graceful stop.
+// ListenAndServe serves both transports until ctx is done or Close, then
+// closes the listeners and returns. Calls in progress are not touched by
+// ctx: use Drain, Wait and Close for a graceful stop.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrServerClosed
@@ -178,7 +235,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		errMu sync.Mutex
 		first error
 	)
-	serveErr := make(chan struct{}, 2)
+	// A transport stops serving on an error, or because Close closed its
+	// listener; either way the server stops.
+	stopped := make(chan struct{}, 2)
 	serve := func(name string, fn func() error) {
 		defer wg.Done()
 		err := fn()
@@ -188,8 +247,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 				first = fmt.Errorf("serve %s: %w", name, err)
 			}
 			errMu.Unlock()
-			serveErr <- struct{}{}
 		}
+		stopped <- struct{}{}
 	}
 	if s.udpConn != nil {
 		wg.Add(1)
@@ -203,14 +262,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-	case <-serveErr:
+	case <-stopped:
 	}
-	if s.udpConn != nil {
-		s.udpConn.Close()
-	}
-	if s.tcpLn != nil {
-		s.tcpLn.Close()
-	}
+	s.closeListeners()
 	wg.Wait()
 	return first
 }
@@ -249,8 +303,8 @@ func (s *Server) Wait(ctx context.Context) error {
 
 // Close ends every call in progress (their contexts end with
 // ivr.ErrShutdown and each is hung up as its handler returns), waits for
-// them until ctx is done, and releases the SIP stack. Cancel the context of
-// ListenAndServe to close the listeners.
+// them until ctx is done, closes the listeners and releases the SIP stack;
+// ListenAndServe then returns.
 func (s *Server) Close(ctx context.Context) error {
 	s.closed.Store(true)
 	s.Drain()
@@ -260,6 +314,10 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	err := s.Wait(ctx)
+	// The listeners stop before the stack: a late retransmission read from
+	// a listener once sipgo's connection pool is cleared would make sipgo
+	// open a socket that nothing closes.
+	s.closeListeners()
 	s.ua.Close()
 	return err
 }
@@ -375,7 +433,7 @@ func (s *Server) respond(req *sipmsg.Request, tx sipmsg.ServerTransaction, code 
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "status", code, "error", err)
+		s.log.Debug("respond failed", "status", code, "err", err)
 	}
 }
 
@@ -393,16 +451,19 @@ func (s *Server) onNoRoute(req *sipmsg.Request, tx *trackedTx) {
 func (s *Server) onAck(req *sipmsg.Request, _ *trackedTx) {
 	if c := s.dialogCall(req); c != nil {
 		c.onAck(req)
+	} else if l := s.dialogLeg(req); l != nil {
+		l.onAck(req)
 	}
 }
 
 func (s *Server) onBye(req *sipmsg.Request, tx *trackedTx) {
-	c := s.dialogCall(req)
-	if c == nil {
+	if c := s.dialogCall(req); c != nil {
+		c.onBye(req, tx)
+	} else if l := s.dialogLeg(req); l != nil {
+		l.onBye(req, tx)
+	} else {
 		s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
 	}
-	c.onBye(req, tx)
 }
 
 // onCancel sees only a CANCEL that matched no INVITE transaction: the
@@ -415,6 +476,11 @@ func (s *Server) onCancel(req *sipmsg.Request, tx *trackedTx) {
 func (s *Server) onInfo(req *sipmsg.Request, tx *trackedTx) {
 	c := s.dialogCall(req)
 	if c == nil {
+		if l := s.dialogLeg(req); l != nil {
+			// An agent's keys or keepalive: nothing listens to them.
+			s.respond(req, tx, sipmsg.StatusOK, "OK")
+			return
+		}
 		s.respond(req, tx, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -429,7 +495,7 @@ func (s *Server) onInfo(req *sipmsg.Request, tx *trackedTx) {
 		return
 	}
 	if err != nil {
-		c.log.Debug("bad INFO DTMF body", "error", err)
+		c.log.Debug("bad INFO DTMF body", "err", err)
 		s.respond(req, tx, sipmsg.StatusBadRequest, "Bad DTMF Body")
 		return
 	}
