@@ -1,12 +1,10 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/ivrd/ivrd/routing"
-	"github.com/ivrd/ivrd/store"
 )
 
 // MaxConnectBody is the largest body POST /api/contacts/{id}/connect
@@ -18,26 +16,26 @@ type connectRequest struct {
 	Agent string `json:"agent"`
 }
 
-// connectedContact is the answer to a connect.
-type connectedContact struct {
+// assignedContact is the answer to a connect.
+type assignedContact struct {
 	ID    string `json:"id"`
 	Agent string `json:"agent"`
 	State string `json:"state"`
 }
 
-// connectContact serves POST /api/contacts/{id}/connect: an agent takes a
-// waiting contact. An agent connects as itself; an admin or a supervisor
-// may name the agent. The agent stored with the contact is what later
-// gives it access to the recordings of that call.
+// connectContact serves POST /api/contacts/{id}/connect: a waiting contact
+// is offered to an agent now, ahead of the queue's order. An agent asks for
+// itself; an admin or a supervisor may name the agent (a switchboard, a CTI
+// connector). The offer then runs as any other: the agent accepts it on
+// its desk or its phone, and the agent who takes the contact is stored with
+// it, which later opens that call's recordings to it.
 func (s *Server) connectContact(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Queues == nil {
-		s.writeError(w, r, http.StatusServiceUnavailable, "queues not configured")
+	u, ok := s.authorize(w, r)
+	if !ok {
 		return
 	}
-	u := s.auth.authenticate(r)
-	if u == nil {
-		w.Header().Set("WWW-Authenticate", challenge)
-		s.writeError(w, r, http.StatusUnauthorized, "authentication required")
+	if s.cfg.Agents == nil {
+		s.writeError(w, r, http.StatusServiceUnavailable, "agents not configured")
 		return
 	}
 	var req connectRequest
@@ -49,8 +47,8 @@ func (s *Server) connectContact(w http.ResponseWriter, r *http.Request) {
 	}
 	agent := u.Name
 	if req.Agent != "" && req.Agent != u.Name {
-		if u.Role == RoleAgent {
-			s.writeError(w, r, http.StatusForbidden, "an agent connects contacts as itself only")
+		if !mayActFor(u, req.Agent) {
+			s.writeError(w, r, http.StatusForbidden, "an agent takes contacts as itself only")
 			return
 		}
 		if !ValidUserName(req.Agent) {
@@ -60,18 +58,10 @@ func (s *Server) connectContact(w http.ResponseWriter, r *http.Request) {
 		agent = req.Agent
 	}
 	id := r.PathValue("id")
-	err := s.cfg.Queues.Connect(r.Context(), id, agent)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		s.writeError(w, r, http.StatusNotFound, fmt.Sprintf("contact %q not found", id))
-	case errors.Is(err, routing.ErrNotWaiting):
-		s.writeError(w, r, http.StatusConflict, fmt.Sprintf("contact %q is no longer waiting", id))
-	case errors.Is(err, routing.ErrInvalidContact):
-		s.writeError(w, r, http.StatusBadRequest, err.Error())
-	case err != nil:
-		s.internalError(w, r, err)
-	default:
-		s.log.InfoContext(r.Context(), "contact connected through the api", "contact_id", id, "agent", agent, "by", u.Name)
-		s.writeJSON(w, r, http.StatusOK, connectedContact{ID: id, Agent: agent, State: routing.StateConnected})
+	if err := s.cfg.Agents.Assign(r.Context(), id, agent); err != nil {
+		s.deskError(w, r, err, fmt.Sprintf("contact %q to agent %q", id, agent))
+		return
 	}
+	s.log.InfoContext(r.Context(), "contact offered to an agent through the api", "contact_id", id, "agent", agent, "by", u.Name)
+	s.writeJSON(w, r, http.StatusAccepted, assignedContact{ID: id, Agent: agent, State: routing.AgentOffered})
 }

@@ -19,7 +19,6 @@ type acceptAll struct{}
 
 func (acceptAll) List(context.Context, string) ([]routing.WaitingContact, error) { return nil, nil }
 func (acceptAll) Summary(context.Context) ([]routing.QueueSummary, error)        { return nil, nil }
-func (acceptAll) Connect(context.Context, string, string) error                  { return nil }
 func (acceptAll) Post(_ context.Context, c ivr.Contact) (string, error) {
 	if err := routing.Validate(&c); err != nil {
 		return "", err

@@ -45,7 +45,7 @@ func TestFailLimiterPrunes(t *testing.T) {
 func TestFailedAuthenticationsRateLimited(t *testing.T) {
 	e := newRecEnv(t, nil)
 	now := time.Date(2026, 6, 2, 9, 0, 0, 0, time.UTC)
-	srv := New(Config{Queues: e.queues, Recordings: e.svc, Logger: quiet})
+	srv := New(Config{Recordings: e.svc, Logger: quiet})
 	srv.fails = newFailLimiter(func() time.Time { return now })
 	h := srv.Handler()
 	before := e.auditCount(t)

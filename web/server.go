@@ -1,12 +1,17 @@
 // Package web serves ivrd's HTTP API: the call log, the queues, the state
-// of the flow library and a health check, all as JSON.
+// of the flow library and a health check, all as JSON; the agents' desk
+// and the supervisors' view, two pages embedded in ivrd; and the service
+// figures as Prometheus metrics.
 //
 // The API is for supervisors' tools and for channels that are not calls:
 // a chat or an email is put in the shared queue with POST /api/contacts and
-// waits there beside the calls. Call recordings are restricted: users from
-// the configuration authenticate with a token, their role says what they
-// may reach, and every request to a recording is audited, allowed or not.
-// See README.md for the endpoints.
+// waits there beside the calls. Agents sign in to the desk with their
+// token, receive the contacts offered to them with their screen-pop over
+// server-sent events, and take calls on their phone or in the browser
+// (WebRTC). Call recordings are restricted: users from the configuration
+// authenticate with a token, their role says what they may reach, and
+// every request to a recording is audited, allowed or not. See README.md
+// for the endpoints.
 package web
 
 import (
@@ -16,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ivrd/ivrd/ivr"
@@ -35,9 +41,6 @@ type QueueStore interface {
 	List(ctx context.Context, queue string) ([]routing.WaitingContact, error)
 	Summary(ctx context.Context) ([]routing.QueueSummary, error)
 	Post(ctx context.Context, c ivr.Contact) (string, error)
-	// Connect records that agent took the contact. It fails with
-	// store.ErrNotFound, routing.ErrNotWaiting or routing.ErrInvalidContact.
-	Connect(ctx context.Context, id, agent string) error
 }
 
 // FlowStatus reports the state of the flow library: when it was last
@@ -48,13 +51,22 @@ type FlowStatus interface {
 	Status() any
 }
 
-// Config configures a Server. Calls, Queues, Flows, Recordings and Health
-// may be nil: their endpoints then answer 503.
+// Config configures a Server. Calls, Queues, Agents, WebRTC, Flows,
+// Recordings and Health may be nil: their endpoints then answer 503.
 type Config struct {
 	Addr   string // listen address, e.g. ":8080"
 	Calls  CallStore
 	Queues QueueStore
-	Flows  FlowStatus
+	// Agents serves the agent desk, the supervisors' board and stats, and
+	// /metrics (routing.Queues).
+	Agents AgentDesk
+	// WebRTC answers the desk of agents who take calls in the browser
+	// (web.WebRTCFrom(*media.WebRTC)).
+	WebRTC WebRTC
+	// ActiveCalls, when set, gives /metrics the number of calls in
+	// progress.
+	ActiveCalls func() int
+	Flows       FlowStatus
 	// Prompts, when set, serves the flows' prompts by content id on
 	// GET /prompts/{id}.wav for players that fetch them over HTTP.
 	Prompts PromptSource
@@ -91,6 +103,16 @@ type Server struct {
 	handler http.Handler
 	auth    *authenticator
 	fails   *failLimiter
+	timings streamTimings
+	ui      *uiFiles
+	// readTimeout and writeTimeout of the http.Server; tests shorten them
+	// to show that event streams outlive them.
+	readTimeout, writeTimeout time.Duration
+
+	// closing is closed when Serve stops: event streams end then rather
+	// than hold the shutdown.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a server for cfg; it does not listen until ListenAndServe.
@@ -101,7 +123,11 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), fails: newFailLimiter(nil)}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), fails: newFailLimiter(nil),
+		timings: defaultStreamTimings, ui: loadUI(), closing: make(chan struct{}),
+		readTimeout: readTimeout, writeTimeout: writeTimeout,
+	}
 	var err error
 	if s.auth, err = newAuthenticator(cfg.Users); err != nil {
 		s.log.Error("http users refused: nobody can log in", "err", err)
@@ -118,6 +144,22 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/queues/{name}", s.listQueue)
 	s.mux.HandleFunc("POST /api/contacts", s.postContact)
 	s.mux.HandleFunc("POST /api/contacts/{id}/connect", s.connectContact)
+	s.mux.HandleFunc("GET /api/me", s.getMe)
+	s.mux.HandleFunc("GET /api/agent", s.getAgent)
+	s.mux.HandleFunc("POST /api/agent/state", s.postAgentState)
+	s.mux.HandleFunc("POST /api/agent/offers/{id}/accept", s.acceptOffer)
+	s.mux.HandleFunc("POST /api/agent/offers/{id}/reject", s.rejectOffer)
+	s.mux.HandleFunc("POST /api/agent/contacts/{id}/hangup", s.hangUp)
+	s.mux.HandleFunc("GET /api/agent/events", s.agentEvents)
+	s.mux.HandleFunc("GET /api/agents", s.listAgents)
+	s.mux.HandleFunc("POST /api/agents/{name}/state", s.postAgentsState)
+	s.mux.HandleFunc("GET /api/board", s.getBoard)
+	s.mux.HandleFunc("GET /api/stats", s.getStats)
+	s.mux.HandleFunc("GET /api/supervisor/events", s.supervisorEvents)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /desk", s.page("desk.html"))
+	s.mux.HandleFunc("GET /supervisor", s.page("supervisor.html"))
+	s.mux.HandleFunc("GET /ui/{file}", s.asset)
 	s.mux.HandleFunc("GET /api/recordings", s.searchRecordings)
 	s.mux.HandleFunc("GET /api/recordings/{id}", s.getRecording)
 	s.mux.HandleFunc("GET /api/recordings/{id}/audio", s.getAudio)
@@ -154,8 +196,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
+		ReadTimeout:       s.readTimeout,
+		WriteTimeout:      s.writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -169,9 +211,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	select {
 	case err := <-errc:
+		s.closeStreams()
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
+	s.closeStreams()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -185,3 +229,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("http api stopped")
 	return err
 }
+
+// closeStreams ends the event streams.
+func (s *Server) closeStreams() { s.closeOnce.Do(func() { close(s.closing) }) }

@@ -12,13 +12,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/ivr/ivrtest"
 	"github.com/ivrd/ivrd/routing"
 	"github.com/ivrd/ivrd/store"
 )
@@ -31,23 +31,6 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var t0 = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type flowStatus struct{ v any }
 
 func (f flowStatus) Status() any { return f.v }
@@ -56,7 +39,7 @@ type env struct {
 	h      http.Handler
 	calls  *store.CallLog
 	queues *routing.Queues
-	clk    *clock
+	clk    *ivrtest.Clock
 }
 
 // newEnv serves the API over a real database in a temporary directory.
@@ -67,12 +50,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clk := &clock{t: t0}
-	e := &env{
-		calls:  store.NewCallLog(db),
-		queues: routing.New(db, routing.WithClock(clk.Now), routing.WithLogger(quiet)),
-		clk:    clk,
+	clk := ivrtest.NewClock(t0)
+	queues, err := routing.New(db, routing.WithClock(clk), routing.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(queues.Close)
+	e := &env{calls: store.NewCallLog(db), queues: queues, clk: clk}
 	e.h = New(Config{
 		Calls:  e.calls,
 		Queues: e.queues,
@@ -308,7 +292,8 @@ func TestPostContact(t *testing.T) {
 		want   string // start of the error message
 	}{
 		{"minimal", `{"channel":"email","queue":"support"}`, nil, 201, ""},
-		{"with charset", `{"channel":"webrtc","queue":"support"}`, []string{"Content-Type", "application/json; charset=utf-8"}, 201, ""},
+		{"with charset", `{"channel":"chat","queue":"support"}`, []string{"Content-Type", "application/json; charset=utf-8"}, 201, ""},
+		{"a call", `{"channel":"voice","queue":"support"}`, json, 400, "post contact: invalid contact: a voice call joins a queue through its flow"},
 		{"unknown field", `{"channel":"chat","queue":"a","colour":"red"}`, json, 400, `unknown field "colour"`},
 		{"missing queue", `{"channel":"chat"}`, json, 400, "missing queue"},
 		{"empty queue", `{"channel":"chat","queue":""}`, json, 400, "missing queue"},
@@ -443,7 +428,6 @@ func (f failing) List(context.Context, string) ([]routing.WaitingContact, error)
 }
 func (f failing) Summary(context.Context) ([]routing.QueueSummary, error) { return nil, f.fail() }
 func (f failing) Post(context.Context, ivr.Contact) (string, error)       { return "", f.fail() }
-func (f failing) Connect(context.Context, string, string) error           { return f.fail() }
 func (f failing) Status() any                                             { return f.fail() }
 
 func TestInternalErrorsAreHidden(t *testing.T) {
