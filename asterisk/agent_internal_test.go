@@ -11,6 +11,7 @@ import (
 	"github.com/CyCoreSystems/ari/v5"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
 )
 
 func TestDialString(t *testing.T) {
@@ -209,3 +210,10 @@ func TestAsteriskRTP(t *testing.T) {
 		}
 	}
 }
+
+// A browser agent's leg is what Bridge relays through ExternalMedia.
+var _ interface {
+	ivr.Leg
+	media.Port
+	Codec() media.Codec
+} = (*media.WebRTCLeg)(nil)

@@ -740,26 +740,41 @@ func closed(c <-chan struct{}) bool {
 // portLeg is an agent's leg that is a media port, as a browser's WebRTC
 // leg is: a session of ivrd's media endpoint whose peer is the test's RTP
 // socket, where the browser would be.
-type portLeg struct{ *media.Session }
+type portLeg struct {
+	*media.Session
+	codec media.Codec
+}
 
 func (l portLeg) Hangup(context.Context, string) error { return l.Close() }
 
-// rtpPeer is the agent's end of a portLeg: it sends a tone as 20 ms μ-law
-// packets and keeps what it receives.
+// Codec is the codec negotiated with the agent's end, as a WebRTC leg
+// says it.
+func (l portLeg) Codec() media.Codec { return l.codec }
+
+// rtpPeer is the agent's end of a portLeg: it sends a tone as 20 ms G.711
+// packets of codec and keeps what it receives.
 type rtpPeer struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	got  []int16
-	rx   int
+	conn   *net.UDPConn
+	codec  media.Codec
+	encode func(dst []byte, src []int16) int
+
+	mu  sync.Mutex
+	got []int16
+	rx  int
 }
 
-func newRTPPeer(t *testing.T) *rtpPeer {
+func newRTPPeer(t *testing.T, codec media.Codec) *rtpPeer {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rtpPeer{conn: c}
+	p := &rtpPeer{conn: c, codec: codec}
+	encode, decode := media.EncodeUlaw, media.DecodeUlaw
+	if codec == media.CodecPCMA {
+		encode, decode = media.EncodeAlaw, media.DecodeAlaw
+	}
+	p.encode = encode
 	t.Cleanup(func() { c.Close() })
 	go func() {
 		buf := make([]byte, 1500)
@@ -770,10 +785,10 @@ func newRTPPeer(t *testing.T) *rtpPeer {
 				return
 			}
 			h, payload, err := media.ParseRTP(buf[:n])
-			if err != nil || h.PayloadType != 0 {
+			if err != nil || h.PayloadType != codec.PayloadType {
 				continue
 			}
-			k := media.DecodeUlaw(pcm, payload)
+			k := decode(pcm, payload)
 			p.mu.Lock()
 			p.got = append(p.got, pcm[:k]...)
 			p.rx++
@@ -803,8 +818,8 @@ func (p *rtpPeer) send(dst netip.AddrPort, samples []int16, stop <-chan struct{}
 			return i
 		case <-time.After(time.Until(start.Add(time.Duration(i) * 20 * time.Millisecond))):
 		}
-		media.EncodeUlaw(payload, samples[i*160:(i+1)*160])
-		h := media.RTPHeader{PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 0xa9e7}
+		p.encode(payload, samples[i*160:(i+1)*160])
+		h := media.RTPHeader{PayloadType: p.codec.PayloadType, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 0xa9e7}
 		if _, err := h.MarshalTo(pkt); err != nil {
 			return i
 		}
@@ -825,6 +840,12 @@ func (p *rtpPeer) send(dst netip.AddrPort, samples []int16, stop <-chan struct{}
 // nil, the caller is hung up by the handler only, and neither the
 // ExternalMedia channel, nor the bridge, nor ivrd's RTP session is left.
 func TestAgentBridgedMediaPort(t *testing.T) {
+	for _, codec := range []media.Codec{media.CodecPCMU, media.CodecPCMA} {
+		t.Run(codec.Name, func(t *testing.T) { testAgentBridgedMediaPort(t, codec) })
+	}
+}
+
+func testAgentBridgedMediaPort(t *testing.T, codec media.Codec) {
 	noLeaks(t)
 	ast := recordingAsterisk(t, asterisktest.Options{})
 	ep, err := media.NewEndpoint(media.EndpointConfig{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 41000, PortMax: 41999})
@@ -832,15 +853,15 @@ func TestAgentBridgedMediaPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	agent := newRTPPeer(t)
+	agent := newRTPPeer(t, codec)
 	s, err := ep.NewSession(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(agent.addr(), media.CodecPCMU, 101); err != nil {
+	if err := s.Start(agent.addr(), codec, 101); err != nil {
 		t.Fatal(err)
 	}
-	leg := portLeg{s}
+	leg := portLeg{Session: s, codec: codec}
 	stopSending := make(chan struct{})
 	sent := make(chan int, 1)
 	go func() { sent <- agent.send(s.LocalAddr(), tone(agentHz, 30*time.Second), stopSending) }()
@@ -903,6 +924,11 @@ func TestAgentBridgedMediaPort(t *testing.T) {
 	}
 	if n := e.drv.ActiveCalls(); n != 1 {
 		t.Errorf("the driver serves %d calls; the external media channel is not one", n)
+	}
+	// The ExternalMedia channel speaks the agent's codec: no transcoding.
+	wantFormat := map[string]string{"PCMU": "ulaw", "PCMA": "alaw"}[codec.Name]
+	if f, err := getVar(ast, xmID, "CHANNEL(audionativeformat)"); err != nil || strings.Trim(f, "()") != wantFormat {
+		t.Errorf("external media channel format %q (%v), want %s", f, err, wantFormat)
 	}
 
 	callerBefore := rtpStatsOf(t, ast, callerID)

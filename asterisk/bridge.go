@@ -56,7 +56,8 @@ func (c *call) Bridge(ctx context.Context, leg ivr.Leg) error {
 }
 
 // bridgePort bridges the caller to a media port: an ExternalMedia channel
-// of Asterisk exchanges μ-law RTP with a session of ivrd's media endpoint,
+// of Asterisk exchanges G.711 RTP (the port's codec if it has a Codec
+// method, else μ-law) with a session of ivrd's media endpoint,
 // which media.Bridge relays packet by packet to and from the port; the
 // caller and the ExternalMedia channel share a mixing bridge. It ends as
 // bridgeChannel does, or with an error when the relay fails on ivrd's side
@@ -90,7 +91,13 @@ func (c *call) bridgePort(ctx context.Context, leg ivr.Leg, port media.Port) err
 			c.log.Warn("hang up external media channel", "channel", id, "err", err)
 		}
 	}()
-	ip, p, err := d.rest.externalMedia(ctx, id, d.cfg.App, netip.AddrPortFrom(host, local.Port()).String(), "ulaw")
+	// The ExternalMedia channel speaks the port's codec, when it says
+	// which: the relay then passes packets through untouched.
+	codec, format := media.CodecPCMU, "ulaw"
+	if cp, ok := port.(interface{ Codec() media.Codec }); ok && cp.Codec().Name == media.CodecPCMA.Name {
+		codec, format = media.CodecPCMA, "alaw"
+	}
+	ip, p, err := d.rest.externalMedia(ctx, id, d.cfg.App, netip.AddrPortFrom(host, local.Port()).String(), format)
 	if err != nil {
 		return c.bridgeFailed(ctx, leg.Done(), fmt.Errorf("bridge agent: create external media channel: %w", err))
 	}
@@ -98,7 +105,7 @@ func (c *call) bridgePort(ctx context.Context, leg ivr.Leg, port media.Port) err
 	if err != nil {
 		return fmt.Errorf("bridge agent: external media channel %s: %w", id, err)
 	}
-	if err := s.Start(remote, media.CodecPCMU, 0); err != nil {
+	if err := s.Start(remote, codec, 0); err != nil {
 		return fmt.Errorf("bridge agent: %w", err)
 	}
 	relay, err := media.Bridge(s, port)
@@ -106,7 +113,7 @@ func (c *call) bridgePort(ctx context.Context, leg ivr.Leg, port media.Port) err
 		return c.bridgeFailed(ctx, leg.Done(), fmt.Errorf("bridge agent: relay: %w", err))
 	}
 	defer relay.Stop()
-	c.log.Info("agent's media relayed through external media", "channel", id, "rtp", local, "asterisk_rtp", remote)
+	c.log.Info("agent's media relayed through external media", "channel", id, "codec", codec.Name, "rtp", local, "asterisk_rtp", remote)
 	return c.bridgeChannel(ctx, id, leg.Done(), relay.Done())
 }
 
