@@ -178,3 +178,5 @@ func (l *fakeLeg) hungUp() (bool, string) {
 		return false, ""
 	}
 }
+
+func newTestClock() *ivrtest.Clock { return ivrtest.NewClock(start) }

@@ -528,6 +528,8 @@ func (q *Queues) connect(o *offer, leg ivr.Leg, now time.Time, fx *effects) {
 	q.log.Info("contact connected", "contact_id", c.id, "call_id", c.info.CallID, "queue", c.info.Queue,
 		"agent", a.name, "wait", wait)
 	q.changed()
+	// An agent with room for more chats is offered the next one.
+	q.match(now, fx)
 }
 
 // leave takes a waiting contact out of its queue without an agent.
