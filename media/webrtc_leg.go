@@ -1,0 +1,387 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// WebRTCLegStats are a WebRTC leg's packet counters.
+type WebRTCLegStats struct {
+	PacketsSent     uint64 // RTP packets written to the browser
+	BytesSent       uint64 // their payload bytes
+	PacketsReceived uint64 // RTP packets from the browser (decrypted)
+	BytesReceived   uint64 // their payload bytes
+	PacketsInvalid  uint64 // from the browser but not valid RTP
+}
+
+// WebRTCLeg is an agent's browser connected to ivrd: one audio peer
+// connection (DTLS-SRTP over ICE) made by WebRTC.Answer. It is a Port:
+// Bridge relays a call's audio to and from it. It satisfies ivr.Leg.
+type WebRTCLeg struct {
+	w     *WebRTC
+	pc    *webrtc.PeerConnection
+	log   *slog.Logger
+	codec Codec // the audio codec of the answer, for logs and Codec
+
+	relayOut atomic.Pointer[link]
+	relayIn  atomic.Pointer[link]
+
+	mu      sync.Mutex
+	ended   bool
+	reason  string
+	dropped *time.Timer // the disconnected grace period running, if any
+	wg      sync.WaitGroup
+
+	done   chan struct{} // closed when the leg ended
+	closed chan struct{} // closed once the peer connection is closed
+
+	// Send state, under txMu: set by the local track's Bind once DTLS is
+	// up; written by the relay.
+	txMu    sync.Mutex
+	bound   bool
+	writer  webrtc.TrackLocalWriter
+	ssrc    uint32
+	txCodec Codec
+	eventPT uint8
+	seq     uint16
+	tsBase  uint32
+	nextTS  uint32
+	start   time.Time
+	hdr     rtp.Header
+
+	sent, sentBytes, received, receivedBytes, invalid atomic.Uint64
+}
+
+func newWebRTCLeg(w *WebRTC, pc *webrtc.PeerConnection, log *slog.Logger) *WebRTCLeg {
+	l := &WebRTCLeg{
+		w:      w,
+		pc:     pc,
+		log:    log,
+		done:   make(chan struct{}),
+		closed: make(chan struct{}),
+		start:  time.Now(),
+	}
+	l.seq, l.tsBase = randomStream()
+	l.nextTS = l.tsBase
+	return l
+}
+
+// Codec returns the audio codec the answer settled on (PCMU or PCMA, with
+// the offer's payload type).
+func (l *WebRTCLeg) Codec() Codec { return l.codec }
+
+// Done is closed when the leg ended: Hangup, or the peer connection failed,
+// closed, or stayed disconnected past the grace period.
+func (l *WebRTCLeg) Done() <-chan struct{} { return l.done }
+
+// Hangup ends the leg: it closes the peer connection and returns once it
+// is closed and the leg's goroutines have returned, or ctx is done. It is
+// idempotent.
+func (l *WebRTCLeg) Hangup(ctx context.Context, reason string) error {
+	l.end(reason)
+	if err := l.wait(ctx); err != nil {
+		return fmt.Errorf("hang up webrtc leg: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the leg's counters.
+func (l *WebRTCLeg) Stats() WebRTCLegStats {
+	return WebRTCLegStats{
+		PacketsSent:     l.sent.Load(),
+		BytesSent:       l.sentBytes.Load(),
+		PacketsReceived: l.received.Load(),
+		BytesReceived:   l.receivedBytes.Load(),
+		PacketsInvalid:  l.invalid.Load(),
+	}
+}
+
+// end marks the leg ended and closes the peer connection in the
+// background (GracefulClose must not run on the connection's callbacks).
+func (l *WebRTCLeg) end(reason string) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended = true
+	l.reason = reason
+	if l.dropped != nil {
+		l.dropped.Stop()
+	}
+	close(l.done)
+	l.mu.Unlock()
+	go func() {
+		defer close(l.closed)
+		if err := l.pc.GracefulClose(); err != nil {
+			l.log.Debug("close peer connection", "err", err)
+		}
+		l.wg.Wait()
+		l.w.forget(l)
+		st := l.Stats()
+		l.log.Debug("webrtc leg ended", "reason", reason,
+			"sent", st.PacketsSent, "received", st.PacketsReceived)
+	}()
+}
+
+// wait waits for the peer connection to be closed.
+func (l *WebRTCLeg) wait(ctx context.Context) error {
+	select {
+	case <-l.closed:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// onState ends the leg when its connection fails or closes, or stays
+// disconnected for the grace period.
+func (l *WebRTCLeg) onState(s webrtc.PeerConnectionState) {
+	l.log.Debug("webrtc connection state", "state", s.String())
+	switch s {
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		l.end(s.String())
+	case webrtc.PeerConnectionStateDisconnected:
+		l.mu.Lock()
+		if !l.ended && l.dropped == nil {
+			l.dropped = time.AfterFunc(l.w.grace, func() {
+				if l.pc.ConnectionState() == webrtc.PeerConnectionStateDisconnected {
+					l.end("disconnected")
+				}
+				l.mu.Lock()
+				l.dropped = nil
+				l.mu.Unlock()
+			})
+		}
+		l.mu.Unlock()
+	case webrtc.PeerConnectionStateConnected:
+		l.mu.Lock()
+		if l.dropped != nil {
+			l.dropped.Stop()
+			l.dropped = nil
+		}
+		l.mu.Unlock()
+	}
+}
+
+// goRun runs f on a goroutine the leg waits for, unless it ended.
+func (l *WebRTCLeg) goRun(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return
+	}
+	l.wg.Go(f)
+}
+
+// goRTCP drains the RTCP the browser sends about the leg's audio: unread,
+// it would pile up in the stack's buffers for the length of the call.
+func (l *WebRTCLeg) goRTCP(sender *webrtc.RTPSender) {
+	l.goRun(func() {
+		buf := make([]byte, readBufferSize)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// onTrack receives the browser's audio track.
+func (l *WebRTCLeg) onTrack(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
+	if tr.Kind() != webrtc.RTPCodecTypeAudio {
+		return
+	}
+	l.goRun(func() { l.receive(tr, rx) })
+}
+
+// rxCodecs are the payload types the browser may send.
+type rxCodecs struct {
+	pcmu, pcma, event    uint8
+	hasPCMU, hasPCMA, ev bool
+}
+
+func negotiatedRx(rx *webrtc.RTPReceiver) rxCodecs {
+	var c rxCodecs
+	for _, p := range rx.GetParameters().Codecs {
+		switch {
+		case strings.EqualFold(p.MimeType, webrtc.MimeTypePCMU):
+			c.pcmu, c.hasPCMU = uint8(p.PayloadType), true
+		case strings.EqualFold(p.MimeType, webrtc.MimeTypePCMA):
+			c.pcma, c.hasPCMA = uint8(p.PayloadType), true
+		case strings.EqualFold(p.MimeType, mimeTelephoneEvent) && p.ClockRate == 8000:
+			c.event, c.ev = uint8(p.PayloadType), true
+		}
+	}
+	return c
+}
+
+// receive reads the browser's RTP (decrypted by the stack) until the leg
+// ends, and hands it to the relay, if any. It does not allocate.
+func (l *WebRTCLeg) receive(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
+	codecs := negotiatedRx(rx)
+	l.log.Debug("webrtc audio track", "ssrc", uint32(tr.SSRC()), "codec", tr.Codec().MimeType)
+	buf := make([]byte, readBufferSize)
+	for {
+		n, _, err := tr.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				select {
+				case <-l.done:
+				default:
+					l.log.Debug("read webrtc rtp", "err", err)
+				}
+			}
+			return
+		}
+		h, payload, err := ParseRTP(buf[:n])
+		if err != nil {
+			l.invalid.Add(1)
+			continue
+		}
+		l.received.Add(1)
+		l.receivedBytes.Add(uint64(len(payload)))
+		lk := l.relayOut.Load()
+		if lk == nil {
+			continue
+		}
+		var codec Codec
+		event := false
+		switch {
+		case codecs.hasPCMU && h.PayloadType == codecs.pcmu:
+			codec = CodecPCMU
+		case codecs.hasPCMA && h.PayloadType == codecs.pcma:
+			codec = CodecPCMA
+		case codecs.ev && h.PayloadType == codecs.event:
+			event = true
+		default:
+			lk.drop()
+			continue
+		}
+		off := cap(buf) - cap(payload)
+		lk.forward(&h, buf, off, off+len(payload), event, codec)
+	}
+}
+
+func (l *WebRTCLeg) portDone() <-chan struct{} { return l.done }
+
+func (l *WebRTCLeg) portLog() *slog.Logger { return l.log }
+
+func (l *WebRTCLeg) bindRelay(out, in *link) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.ended:
+		return ErrClosed
+	case l.relayOut.Load() != nil || l.relayIn.Load() != nil:
+		return ErrBridged
+	}
+	l.relayIn.Store(in)
+	l.relayOut.Store(out)
+	return nil
+}
+
+func (l *WebRTCLeg) unbindRelay(out, in *link) {
+	l.relayOut.CompareAndSwap(out, nil)
+	l.relayIn.CompareAndSwap(in, nil)
+}
+
+// relayWrite sends the packet of lk to the browser in the leg's stream.
+func (l *WebRTCLeg) relayWrite(lk *link) {
+	pk := &lk.pk
+	payload := pk.payload()
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	if !l.bound {
+		lk.drop() // DTLS not up yet
+		return
+	}
+	pt := l.txCodec.PayloadType
+	transcoded := false
+	samples := uint32(len(payload))
+	if pk.event {
+		if l.eventPT == 0 {
+			lk.drop()
+			return
+		}
+		pt, samples = l.eventPT, 0
+	} else {
+		table, ok := transcodeTable(pk.codec, l.txCodec)
+		if !ok {
+			lk.drop()
+			return
+		}
+		if table != nil {
+			transcode(table, payload)
+			transcoded = true
+		}
+	}
+	wall := l.tsBase + uint32(time.Since(l.start)/(time.Second/sampleRate))
+	seq, ts, marker := lk.m.next(&pk.h, samples, pk.event, wall, l.seq, l.nextTS)
+	l.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: l.ssrc}
+	_, err := l.writer.WriteRTP(&l.hdr, payload)
+	l.seq, l.nextTS = advance(l.seq, l.nextTS, seq, ts, samples)
+	if err != nil {
+		lk.drop()
+		return
+	}
+	l.sent.Add(1)
+	l.sentBytes.Add(uint64(len(payload)))
+	lk.sent(len(payload), pk.event, transcoded)
+}
+
+// legTrack is the leg's local audio track. It writes the relay's packets
+// with their own payload types, so that telephone events reach the browser
+// as such (webrtc.TrackLocalStaticRTP rewrites every packet to the codec's
+// payload type).
+type legTrack struct{ leg *WebRTCLeg }
+
+// Bind is called once DTLS is up with the negotiated codecs: the first
+// G.711 one is the leg's, with telephone-event/8000 if negotiated.
+func (t *legTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codecs := ctx.CodecParameters()
+	var chosen *webrtc.RTPCodecParameters
+	var codec Codec
+	var eventPT uint8
+	for i, c := range codecs {
+		if cc, ok := g711Codec(c.MimeType, c.PayloadType); ok && chosen == nil {
+			chosen, codec = &codecs[i], cc
+		}
+		if strings.EqualFold(c.MimeType, mimeTelephoneEvent) && c.ClockRate == 8000 {
+			eventPT = uint8(c.PayloadType)
+		}
+	}
+	if chosen == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	l := t.leg
+	l.txMu.Lock()
+	l.bound, l.writer, l.ssrc = true, ctx.WriteStream(), uint32(ctx.SSRC())
+	l.txCodec, l.eventPT = codec, eventPT
+	l.txMu.Unlock()
+	return *chosen, nil
+}
+
+// Unbind stops the writes.
+func (t *legTrack) Unbind(webrtc.TrackLocalContext) error {
+	l := t.leg
+	l.txMu.Lock()
+	l.bound, l.writer = false, nil
+	l.txMu.Unlock()
+	return nil
+}
+
+func (t *legTrack) ID() string                { return "audio" }
+func (t *legTrack) RID() string               { return "" }
+func (t *legTrack) StreamID() string          { return "ivrd" }
+func (t *legTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeAudio }
