@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// Agent states. An agent signs in away, makes itself available, is
+// Agent states. An agent starts signed out, makes itself available, is
 // offered a contact, is busy with one (or more: chats), wraps up after
 // each, and is available again when the wrap-up time is over or it ends
 // the wrap-up itself. Signed out, it is offered nothing.
@@ -29,7 +29,8 @@ type AgentStatus struct {
 	Queues    []string       `json:"queues,omitempty"` // empty: every queue
 	Capacity  map[string]int `json:"capacity"`         // per channel
 	Load      map[string]int `json:"load"`             // contacts in progress per channel
-	// IdleSince is when the agent last became free; the longest idle
+	// IdleSince is when the agent last became free (signed in or came
+	// back, ended its wrap-up) or took a contact; the longest idle
 	// qualified agent is offered the next contact.
 	IdleSince time.Time `json:"idle_since"`
 	// WrapUpUntil is when the wrap-up ends, in state wrap_up.

@@ -176,13 +176,21 @@ func (q *Queues) add(ctx context.Context, c ivr.Contact, live bool) (*contact, e
 	if live {
 		ct.w = &waiting{q: q, c: ct, events: make(chan ivr.QueueEvent, eventBuffer)}
 	}
+	// Known before it is stored, so that a concurrent Recover leaves its
+	// row alone; offered only once stored.
 	q.mu.Lock()
 	_, dup := q.contacts[c.ID]
+	if !dup {
+		q.contacts[c.ID] = ct
+	}
 	q.mu.Unlock()
 	if dup {
 		return nil, fmt.Errorf("%w: contact %s already waiting", ErrInvalidContact, c.ID)
 	}
 	if err := q.insert(ctx, &c); err != nil {
+		q.mu.Lock()
+		delete(q.contacts, c.ID)
+		q.mu.Unlock()
 		return nil, err
 	}
 	_ = q.do(ctx, func(now time.Time, fx *effects) error {

@@ -311,7 +311,9 @@ func TestRejectReoffers(t *testing.T) {
 	if err := w.Decline(ctx, o2.ID, ivr.DeclineRejected); err != nil {
 		t.Fatal(err)
 	}
-	noEvent(t, w) // the call reported the decline itself: no withdrawal to tell
+	if ev := nextEvent(t, w); ev.Kind != ivr.EventWithdrawn || ev.Offer.ID != o2.ID {
+		t.Fatalf("event %+v, want bob's offer withdrawn", ev)
+	}
 	clk.Advance(retryDelay - 2*time.Second - time.Millisecond)
 	noEvent(t, w)
 	clk.Advance(time.Millisecond)
@@ -342,6 +344,9 @@ func TestDeclineReasons(t *testing.T) {
 			}
 			if st := agentState(t, q, "alice"); st != tt.want {
 				t.Errorf("alice is %s, want %s", st, tt.want)
+			}
+			if ev := nextEvent(t, w); ev.Kind != ivr.EventWithdrawn || ev.Offer.ID != o.ID {
+				t.Fatalf("event %+v, want alice's offer withdrawn", ev)
 			}
 			offered(t, w, "bob")
 			// A late decline of an offer that is over changes nothing.
@@ -593,8 +598,12 @@ func TestChatCapacity(t *testing.T) {
 		}
 		got := map[string][]string{}
 		for range 10 {
-			for name, desk := range map[string]<-chan AgentEvent{"alice": da, "bob": db} {
-				for _, o := range deskOffers(desk) {
+			for _, ad := range []struct {
+				name string
+				desk <-chan AgentEvent
+			}{{"alice", da}, {"bob", db}} {
+				name := ad.name
+				for _, o := range deskOffers(ad.desk) {
 					if err := q.AcceptOffer(ctx, name, o.ID, nil); err != nil {
 						t.Fatal(err)
 					}

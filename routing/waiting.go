@@ -90,7 +90,9 @@ func (w *waiting) Decline(ctx context.Context, offerID, reason string) error {
 		if w.c.state != contactWaiting || o == nil || o.id != offerID {
 			return nil
 		}
-		wd := withdrawal{declined: true}
+		// The call is told too, as for any withdrawal: a driver still
+		// holding the ringing leg lets it go.
+		wd := withdrawal{declined: true, tell: true}
 		switch reason {
 		case ivr.DeclineBusy:
 			wd.reason = "phone busy"
