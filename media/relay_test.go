@@ -2,8 +2,10 @@ package media
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -568,5 +570,139 @@ func TestTranscodeTables(t *testing.T) {
 	}
 	if _, ok := transcodeTable(CodecPCMU, Codec{Name: "G729"}); ok {
 		t.Error("a table for G.729")
+	}
+}
+
+// sendTone sends frames of a tone at freq in codec from the peer to dst
+// every 20 ms on an absolute schedule, until stop is closed.
+func (p *testPeer) sendTone(dst netip.AddrPort, codec Codec, freq float64, ssrc uint32, stop <-chan struct{}) {
+	enc, _, _, _ := codec.funcs()
+	payload := make([]byte, samplesPerFrame)
+	start := time.Now()
+	for j := 0; ; j++ {
+		pcm := tone(freq, sampleRate, (j+1)*samplesPerFrame, 8000)[j*samplesPerFrame:]
+		enc(payload, pcm)
+		p.sendRTP(dst, RTPHeader{PayloadType: codec.PayloadType, SequenceNumber: uint16(j), Timestamp: uint32(j * samplesPerFrame), SSRC: ssrc}, payload)
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Until(start.Add(time.Duration(j+1) * frameDuration))):
+		}
+	}
+}
+
+// dominant returns which of freqs is strongest in frame, or 0 when the
+// frame is silent.
+func dominant(frame []int16, freqs ...float64) float64 {
+	best, bestLevel := 0.0, 500.0
+	for _, f := range freqs {
+		if l := goertzel(frame, f); l > bestLevel {
+			best, bestLevel = f, l
+		}
+	}
+	return best
+}
+
+// goertzel returns the amplitude of freq in x.
+func goertzel(x []int16, freq float64) float64 {
+	w := 2 * math.Pi * freq / sampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range x {
+		s1, s2 = float64(v)+c*s1-s2, s1
+	}
+	return 2 * math.Sqrt(s1*s1+s2*s2-c*s1*s2) / float64(len(x))
+}
+
+// A recording of the caller's session keeps the caller on the left and,
+// on the right, the prompt the caller heard, then what the relay sent the
+// caller (the agent), then the prompt again after the relay; it lasts the
+// wall time. Two real UDP peers send a 600 Hz (caller) and a 1 kHz (agent)
+// tone; the prompts are 400 Hz.
+func TestRecordWhileBridged(t *testing.T) {
+	for _, agentCodec := range []Codec{CodecPCMU, CodecPCMA} {
+		t.Run(agentCodec.Name, func(t *testing.T) {
+			e := newTestEndpoint(t, 0)
+			callerPeer, agentPeer := newTestPeer(t), newTestPeer(t)
+			caller := startSessionDTMF(t, e, callerPeer, CodecPCMU, 101)
+			agent := startSessionDTMF(t, e, agentPeer, agentCodec, 101)
+
+			stopTones := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() { callerPeer.sendTone(caller.LocalAddr(), CodecPCMU, 600, 1, stopTones) })
+			wg.Go(func() { agentPeer.sendTone(agent.LocalAddr(), agentCodec, 1000, 2, stopTones) })
+			defer func() {
+				select {
+				case <-stopTones:
+				default:
+					close(stopTones)
+				}
+				wg.Wait()
+			}()
+			time.Sleep(60 * time.Millisecond)
+
+			sink := &memSink{}
+			began := time.Now()
+			rec, err := caller.Record(sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prompt := tone(400, sampleRate, 15*samplesPerFrame, 8000)
+			waitDone(t, caller.Play([]Clip{{Samples: prompt}}).Done(), time.Second, "prompt before")
+			r, err := Bridge(caller, agent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+			r.Stop()
+			waitDone(t, caller.Play([]Clip{{Samples: prompt}}).Done(), time.Second, "prompt after")
+			stop(t, rec)
+			wall := time.Since(began)
+			close(stopTones)
+			wg.Wait()
+
+			checkDuration(t, sink.duration(), wall)
+			left, right := sink.frames()
+			var leftSeq, rightSeq []float64
+			for i := range left {
+				l := dominant(left[i], 400, 600, 1000)
+				r := dominant(right[i], 400, 600, 1000)
+				if l != 0 && l != 600 {
+					t.Errorf("frame %d: %v Hz on the left", i, l)
+				}
+				if n := len(rightSeq); r != 0 && (n == 0 || rightSeq[n-1] != r) {
+					rightSeq = append(rightSeq, r)
+				}
+				if l == 600 {
+					leftSeq = append(leftSeq, l)
+				}
+			}
+			if !slices.Equal(rightSeq, []float64{400, 1000, 400}) {
+				t.Errorf("right channel: %v Hz in turn, want the prompt (400), the agent (1000), the prompt", rightSeq)
+			}
+			if n := len(leftSeq); n < len(left)-5 {
+				t.Errorf("caller's tone in %d frames of %d", n, len(left))
+			}
+			var agentFrames int
+			for i := range right {
+				if dominant(right[i], 400, 600, 1000) == 1000 {
+					agentFrames++
+				}
+			}
+			if agentFrames < 45 || agentFrames > 51 {
+				t.Errorf("agent heard in %d frames, want about 50 (1 s)", agentFrames)
+			}
+			// Whole-recording energy: each tone on its own side only.
+			l, rr := slices.Concat(left...), slices.Concat(right...)
+			if a, b := goertzel(l, 600), goertzel(l, 1000); a < 4000 || b > 100 {
+				t.Errorf("left: 600 Hz at %.0f, 1 kHz at %.0f", a, b)
+			}
+			if a, b := goertzel(rr, 1000), goertzel(rr, 600); a < 1000 || b > 100 {
+				t.Errorf("right: 1 kHz at %.0f, 600 Hz at %.0f", a, b)
+			}
+			if st := rec.Stats(); st.RelayLate > 5 {
+				t.Errorf("%d bridged ticks without relayed audio", st.RelayLate)
+			}
+		})
 	}
 }
