@@ -1,6 +1,7 @@
 package siptest
 
 import (
+	"math"
 	"net/netip"
 	"testing"
 )
@@ -72,4 +73,32 @@ func FuzzParseMessage(f *testing.F) {
 		uriOf(m.header("contact"))
 		_, _ = sdpAudio(m.body)
 	})
+}
+
+func TestToneShare(t *testing.T) {
+	tone := func(freq float64, n int) []int16 {
+		s := make([]int16, n)
+		for i := range s {
+			s[i] = int16(7500 * math.Sin(2*math.Pi*freq*float64(i)/8000))
+		}
+		return s
+	}
+	tests := []struct {
+		name     string
+		samples  []int16
+		freq     float64
+		min, max float64
+	}{
+		{"the tone", tone(1000, 8000), 1000, 0.95, 1.05},
+		{"another tone", tone(400, 8000), 1000, 0, 0.05},
+		{"silence", make([]int16, 8000), 1000, 0, 0},
+		{"less than a block", tone(1000, 100), 1000, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ToneShare(tt.samples, tt.freq); got < tt.min || got > tt.max {
+				t.Errorf("ToneShare = %.3f, want %.2f..%.2f", got, tt.min, tt.max)
+			}
+		})
+	}
 }

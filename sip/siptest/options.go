@@ -6,6 +6,7 @@ type Option func(*options)
 type options struct {
 	user    string
 	silence bool
+	tone    float64 // Hz; 0 sends silence
 }
 
 func defaultOptions() options { return options{user: "siptest"} }
@@ -17,3 +18,10 @@ func WithUser(user string) Option { return func(o *options) { o.user = user } }
 // phone whose user says nothing, except while a key is being sent. Without
 // it the caller sends no RTP but its key presses.
 func WithSilence() Option { return func(o *options) { o.silence = true } }
+
+// WithTone makes the call send a tone of freq Hz at -10 dBm0 as PCMU every
+// 20 ms (as WithSilence, but audible), except while a key is being sent:
+// a caller whose voice the other end can recognise.
+func WithTone(freq float64) Option {
+	return func(o *options) { o.silence, o.tone = true, freq }
+}

@@ -3,6 +3,7 @@ package siptest
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ivrd/ivrd/media"
@@ -19,6 +20,8 @@ const (
 	PayloadTelephoneEvent = 101
 	// dtmfVolume is the volume of the caller's keys, -10 dBm0.
 	dtmfVolume = 10
+	// toneAmplitude is a sine at about -10 dBm0 in 16-bit linear.
+	toneAmplitude = 7500
 )
 
 // Packet is one RTP packet received from the server.
@@ -155,8 +158,8 @@ func (c *Call) writeRTP(marker bool, pt uint8, ts uint32, event uint8, end bool,
 	return at, nil
 }
 
-// sendSilence sends a PCMU silence frame every 20 ms, except while a key is
-// being sent.
+// sendSilence sends a PCMU frame every 20 ms, silence or the call's tone,
+// except while a key is being sent.
 func (c *Call) sendSilence() {
 	defer c.wg.Done()
 	tick := time.NewTicker(frame)
@@ -165,11 +168,20 @@ func (c *Call) sendSilence() {
 	for i := media.RTPHeaderSize; i < len(pkt); i++ {
 		pkt[i] = 0xFF // μ-law zero
 	}
+	var samples [samplesPerFrame]int16
+	var n int // samples of the tone sent so far
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-tick.C:
+		}
+		if c.opts.tone > 0 {
+			for i := range samples {
+				samples[i] = int16(toneAmplitude * math.Sin(2*math.Pi*c.opts.tone*float64(n+i)/8000))
+			}
+			n += samplesPerFrame
+			media.EncodeUlaw(pkt[media.RTPHeaderSize:], samples[:])
 		}
 		c.sendMu.Lock()
 		if !c.quiet {
