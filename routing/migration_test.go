@@ -70,14 +70,28 @@ func TestMigrationKeepsContacts(t *testing.T) {
 	if len(got) != 2 || got[0].ID != "c2" || got[1].ID != "c1" {
 		t.Errorf("waiting after migration %+v, want c2 then c1 (arrival order)", got)
 	}
-	var connectedAt, agent string
+	var connectedAt, endedAt, agent string
 	var waitMS int64
-	if err := db.Reader().QueryRowContext(ctx, `SELECT connected_at, agent, wait_ms FROM contacts WHERE id = 'c3'`).
-		Scan(&connectedAt, &agent, &waitMS); err != nil {
+	var talkMS *int64
+	if err := db.Reader().QueryRowContext(ctx, `SELECT connected_at, ended_at, talk_ms, agent, wait_ms FROM contacts WHERE id = 'c3'`).
+		Scan(&connectedAt, &endedAt, &talkMS, &agent, &waitMS); err != nil {
 		t.Fatal(err)
 	}
-	if connectedAt != "2025-06-02T08:00:42.000000000Z" || agent != "alice" || waitMS != 42000 {
-		t.Errorf("connected contact: at %s agent %s wait %d", connectedAt, agent, waitMS)
+	if connectedAt != "2025-06-02T08:00:42.000000000Z" || endedAt != connectedAt || talkMS != nil ||
+		agent != "alice" || waitMS != 42000 {
+		t.Errorf("connected contact: at %s ended %s talk %v agent %s wait %d", connectedAt, endedAt, talkMS, agent, waitMS)
+	}
+	// Recover leaves contacts of before the migration as they are.
+	if _, err := q.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var endedBy string
+	if err := db.Reader().QueryRowContext(ctx, `SELECT ended_at, ended_by FROM contacts WHERE id = 'c3'`).
+		Scan(&endedAt, &endedBy); err != nil {
+		t.Fatal(err)
+	}
+	if endedAt != connectedAt || endedBy != "" {
+		t.Errorf("after Recover: ended %s by %q, want unchanged", endedAt, endedBy)
 	}
 	rows, err := db.Reader().QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
 	if err != nil {

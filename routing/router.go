@@ -406,7 +406,7 @@ func (q *Queues) scheduleRetry(t, now time.Time) {
 	q.retryAt = t
 	q.retry = q.clock.AfterFunc(t.Sub(now), func() {
 		_ = q.do(context.Background(), func(now time.Time, fx *effects) error {
-			if !q.retryAt.Equal(t) {
+			if q.closed || !q.retryAt.Equal(t) {
 				return nil
 			}
 			q.retry, q.retryAt = nil, time.Time{}
@@ -436,7 +436,7 @@ func (q *Queues) propose(c *contact, a *agent, now time.Time, fx *effects) {
 // expire ends an offer not taken in time.
 func (q *Queues) expire(o *offer) {
 	_ = q.do(context.Background(), func(now time.Time, fx *effects) error {
-		if o.c.offer != o {
+		if q.closed || o.c.offer != o {
 			return nil
 		}
 		o.stop = nil
@@ -579,7 +579,7 @@ func (q *Queues) end(c *contact, by string, now time.Time, fx *effects) {
 // wrapped ends the wrap-up that was to end at until.
 func (q *Queues) wrapped(a *agent, until time.Time) {
 	_ = q.do(context.Background(), func(now time.Time, fx *effects) error {
-		if !a.wrapUntil.Equal(until) {
+		if q.closed || !a.wrapUntil.Equal(until) {
 			return nil
 		}
 		a.wrapStop = nil

@@ -33,11 +33,14 @@ CREATE TABLE contacts_new (
 ) STRICT;
 
 -- Rows keep their order of arrival (rowid), the tie-break of equal waits.
+-- Contacts connected before agents took them in ivrd ended there and then,
+-- as far as ivrd knows: their talk time is unknown (null).
 INSERT INTO contacts_new (id, channel, queue, call_id, caller, dialled, language, intent, priority,
 		skills, vars, flow, flow_version, state, reason, enqueued_at, left_at, wait_ms, agent,
-		connected_at)
+		connected_at, ended_at)
 	SELECT id, channel, queue, call_id, caller, dialled, language, intent, priority,
 		skills, vars, flow, flow_version, state, reason, enqueued_at, left_at, wait_ms, agent,
+		CASE WHEN state = 'connected' THEN left_at END,
 		CASE WHEN state = 'connected' THEN left_at END
 	FROM contacts ORDER BY rowid;
 
