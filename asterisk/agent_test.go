@@ -866,7 +866,16 @@ func testAgentBridgedMediaPort(t *testing.T, codec media.Codec) {
 	sent := make(chan int, 1)
 	go func() { sent <- agent.send(s.LocalAddr(), tone(agentHz, 30*time.Second), stopSending) }()
 	defer func() { close(stopSending); <-sent }()
+	bridgeToPort(t, ast, ep, leg, codec, agent.received)
+}
 
+// bridgeToPort runs a call from sipp (1000 Hz) through ast, bridged by a
+// driver with media endpoint ep to leg, a media port of codec whose agent
+// sends agentHz and keeps what it hears (received), and checks the
+// bridge, the audio both ways, the recording, the agent's hang-up
+// (leg.Hangup) and that nothing is left.
+func bridgeToPort(t *testing.T, ast *asterisktest.Asterisk, ep *media.Endpoint, leg ivr.Leg, codec media.Codec, received func() (int, []int16)) {
+	t.Helper()
 	sink := &memSink{}
 	bridging := make(chan string, 1)
 	runs := make(chan bridgeRun, 1)
@@ -932,11 +941,11 @@ func testAgentBridgedMediaPort(t *testing.T, codec media.Codec) {
 	}
 
 	callerBefore := rtpStatsOf(t, ast, callerID)
-	rxBefore, _ := agent.received()
+	rxBefore, _ := received()
 	const talk = 4 * time.Second
 	time.Sleep(talk)
 	callerAfter := rtpStatsOf(t, ast, callerID)
-	rxAfter, _ := agent.received()
+	rxAfter, _ := received()
 	const want = 175
 	rx, tx := callerAfter.RxCount-callerBefore.RxCount, callerAfter.TxCount-callerBefore.TxCount
 	t.Logf("over %v: caller leg %d RTP packets received, %d sent; the agent's end received %d", talk, rx, tx, rxAfter-rxBefore)
@@ -984,7 +993,7 @@ func testAgentBridgedMediaPort(t *testing.T, codec media.Codec) {
 	}
 	checkTone(t, "recording, caller channel while bridged", left[from:to], callerHz, agentHz)
 	checkTone(t, "recording, agent channel while bridged", right[from:to], agentHz, callerHz)
-	_, heard := agent.received()
+	_, heard := received()
 	if len(heard) < at(3*time.Second) {
 		t.Fatalf("the agent's end heard %d samples, want more than 3 s", len(heard))
 	}

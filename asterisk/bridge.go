@@ -81,7 +81,7 @@ func (c *call) bridgePort(ctx context.Context, leg ivr.Leg, port media.Port) err
 		return fmt.Errorf("bridge agent: rtp bound to %v: set the address Asterisk reaches ivrd's rtp at", host)
 	}
 	id := newID(externalPrefix(d.cfg.App))
-	d.addExternal(id) // before it exists: it enters the application at once
+	entered := d.addExternal(id) // before it exists: it enters the application at once
 	defer d.removeExternal(id)
 	defer func() {
 		// The ExternalMedia channel is ivrd's own: it goes with the bridge.
@@ -104,6 +104,21 @@ func (c *call) bridgePort(ctx context.Context, leg ivr.Leg, port media.Port) err
 	remote, err := asteriskRTP(ip, p, d.cfg.URL)
 	if err != nil {
 		return fmt.Errorf("bridge agent: external media channel %s: %w", id, err)
+	}
+	// A channel joins a bridge once it runs in the application, which
+	// Asterisk reports after answering the request.
+	t := time.NewTimer(d.cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case <-entered.c:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-c.ctx.Done():
+		return context.Cause(c.ctx)
+	case <-leg.Done():
+		return nil
+	case <-t.C:
+		return fmt.Errorf("bridge agent: external media channel %s never entered the application", id)
 	}
 	if err := s.Start(remote, codec, 0); err != nil {
 		return fmt.Errorf("bridge agent: %w", err)
@@ -257,13 +272,15 @@ func (d *Driver) ownedChannelPrefixes() []string {
 func (d *Driver) ownsChannel(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.agents[id] != nil || d.externals[id]
+	return d.agents[id] != nil || d.externals[id] != nil
 }
 
-func (d *Driver) addExternal(id string) {
+func (d *Driver) addExternal(id string) *signal {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.externals[id] = true
+	s := newSignal()
+	d.externals[id] = s
+	return s
 }
 
 func (d *Driver) removeExternal(id string) {
@@ -281,7 +298,12 @@ func (d *Driver) isExternal(e *ari.StasisStart) bool {
 // externalEntered notes an ExternalMedia channel entering the application;
 // one no call of this ivrd made was left by an ivrd that stopped.
 func (d *Driver) externalEntered(e *ari.StasisStart) {
-	if !d.ownsChannel(e.Channel.ID) {
+	d.mu.Lock()
+	s := d.externals[e.Channel.ID]
+	d.mu.Unlock()
+	if s == nil {
 		d.hangupStale(e.Channel.ID, "hang up an external media channel no call made")
+		return
 	}
+	s.fire()
 }

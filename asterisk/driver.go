@@ -37,8 +37,9 @@ type Driver struct {
 	legs   map[string]*leg      // recordings in progress, by name
 	agents map[string]*agentLeg // agents' phones rung, by channel id
 	// externals are the ExternalMedia channels of the calls bridged to
-	// media ports, by channel id.
-	externals map[string]bool
+	// media ports, by channel id; each signal fires when its channel
+	// entered the application.
+	externals map[string]*signal
 	changed   chan struct{} // closed and replaced when a call ends
 	// lingering holds the calls continued in the dialplan whose agent
 	// conversation is being recorded, by channel id, until they are gone.
@@ -60,7 +61,7 @@ func New(cfg Config) (*Driver, error) {
 		legs:   map[string]*leg{},
 		agents: map[string]*agentLeg{},
 
-		externals: map[string]bool{},
+		externals: map[string]*signal{},
 		changed:   make(chan struct{}),
 
 		lingering: map[string]*call{},
