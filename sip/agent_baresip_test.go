@@ -19,11 +19,17 @@ const (
 )
 
 // TestBaresipAgent: a caller's call rings baresip, a real softphone
-// answering by itself as the agent's phone, and is bridged to it. Audio
-// flows both ways for over 3 s: the caller hears the agent's tone, the
-// agent's phone records the caller's; the caller's hang-up ends the bridge
-// and hangs up the agent.
+// answering by itself as the agent's phone (over UDP, then TCP), and is
+// bridged to it. Audio flows both ways for over 3 s: the caller hears the
+// agent's tone, the agent's phone records the caller's; the caller's
+// hang-up ends the bridge and hangs up the agent.
 func TestBaresipAgent(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) { testBaresipAgent(t, transport) })
+	}
+}
+
+func testBaresipAgent(t *testing.T, transport string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	phone, err := siptest.StartBaresip(ctx, siptest.BaresipConfig{Dir: t.TempDir(), Tone: agentTone})
@@ -48,7 +54,7 @@ func TestBaresipAgent(t *testing.T) {
 			return
 		}
 		r, err := call.(ivr.Dialer).Dial(ctx, ivr.DialRequest{
-			Offer:   ivr.Offer{ID: "o1", Agent: "alice", Phone: phone.URI()},
+			Offer:   ivr.Offer{ID: "o1", Agent: "alice", Phone: phone.URI() + ";transport=" + transport},
 			Contact: testContact(),
 			Timeout: 10 * time.Second,
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
+	"github.com/ivrd/ivrd/sip/siptest"
 )
 
 // dialCall is a caller's call whose handler rings an agent's phone: the
@@ -546,3 +549,148 @@ func branchOf(req *sipmsg.Request) string {
 // handles a request read just before its stack closes by opening a socket
 // of its own, which would outlive the test.
 func settle() { time.Sleep(50 * time.Millisecond) }
+
+// TestDialMediaTimeout: an answered phone that sends no RTP is hung up
+// when the media timeout passes, while the caller (who sends) stays.
+func TestDialMediaTimeout(t *testing.T) {
+	p := newPhone(t)
+	legs := make(chan ivr.Ringing, 1)
+	s := startServer(t, func(ctx context.Context, call ivr.Call) {
+		if err := call.Answer(ctx); err != nil {
+			return
+		}
+		r, err := call.(ivr.Dialer).Dial(ctx, ivr.DialRequest{Offer: ivr.Offer{Phone: p.uri()}, Contact: testContact(), Timeout: 5 * time.Second})
+		if err != nil {
+			t.Errorf("dial: %v", err)
+			return
+		}
+		legs <- r
+		<-ctx.Done()
+	}, func(c *Config) {
+		base := int(mediaPorts.Add(200))
+		ep, err := media.NewEndpoint(media.EndpointConfig{
+			IP:           netip.MustParseAddr("127.0.0.1"),
+			PortMin:      base,
+			PortMax:      base + 98,
+			MediaTimeout: 400 * time.Millisecond,
+			Logger:       c.Logger,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ep.Close() })
+		c.Media = ep
+	})
+	ua, err := siptest.NewUA(netip.MustParseAddrPort(s.Addr("udp").String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := ua.Invite(ctx, "100", siptest.WithSilence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	inv, from := p.request(sipmsg.INVITE, 3*time.Second)
+	p.respond(inv, from, 200, "OK", p.sdp("sendrecv"))
+	p.request(sipmsg.ACK, 3*time.Second)
+	leg := <-legs
+	waitAnswered(t, leg, 3*time.Second)
+	answered := time.Now()
+	bye, bfrom := p.request(sipmsg.BYE, 3*time.Second)
+	if since := time.Since(answered); since < 350*time.Millisecond {
+		t.Errorf("BYE %v after the answer, before the media timeout", since)
+	}
+	if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "media timeout") {
+		t.Errorf("BYE Reason = %v", r)
+	}
+	p.respond(bye, bfrom, 200, "OK", nil)
+	waitDone(t, leg, 3*time.Second)
+	select {
+	case <-c.Done():
+		t.Fatal("the caller was hung up too")
+	default:
+	}
+	if err := c.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, s)
+}
+
+func TestParsePhone(t *testing.T) {
+	tests := []struct {
+		in        string
+		transport string
+		user      string
+		ok        bool
+	}{
+		{"sip:alice@192.0.2.10", "UDP", "alice", true},
+		{"<sip:alice@192.0.2.10:5062>", "UDP", "alice", true},
+		{"sip:alice@pbx.example.com;transport=tcp", "TCP", "alice", true},
+		{"sip:alice@pbx.example.com;transport=TLS", "TLS", "alice", true},
+		{"sips:alice@pbx.example.com", "TLS", "alice", true},
+		{"sips:alice@pbx.example.com;transport=tcp", "TLS", "alice", true},
+		{"SIP:bob@192.0.2.10", "UDP", "bob", true},
+		{"sip:192.0.2.10", "UDP", "", true},
+		{"sips:alice@pbx.example.com;transport=udp", "", "", false},
+		{"sip:alice@pbx.example.com;transport=ws", "", "", false},
+		{"tel:+33612345678", "", "", false},
+		{"alice", "", "", false},
+		{"", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			uri, tp, err := parsePhone(tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("parsePhone(%q) = %v, want ok %v", tt.in, err, tt.ok)
+			}
+			if !tt.ok {
+				if !errors.Is(err, ErrBadPhone) {
+					t.Errorf("error %v is not %v", err, ErrBadPhone)
+				}
+				return
+			}
+			if tp != tt.transport || uri.User != tt.user {
+				t.Errorf("parsePhone(%q) = %s user %q, want %s user %q", tt.in, tp, uri.User, tt.transport, tt.user)
+			}
+		})
+	}
+}
+
+func FuzzParsePhone(f *testing.F) {
+	for _, s := range []string{"sip:alice@192.0.2.10:5062;transport=tcp", "sips:a@b", "<sip:x@[::1]>", "sip:@", "sip:a@b;transport="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		uri, tp, err := parsePhone(s)
+		if err != nil {
+			return
+		}
+		if uri.Host == "" || (tp != "UDP" && tp != "TCP" && tp != "TLS") {
+			t.Fatalf("parsePhone(%q) = %+v, %q", s, uri, tp)
+		}
+	})
+}
+
+func TestDisplayNameAndUser(t *testing.T) {
+	tests := []struct {
+		ct   ivr.Contact
+		name string
+		user string
+	}{
+		{ivr.Contact{Caller: "+33612345678", Intent: "invoice", Queue: "billing"}, "+33612345678 - invoice", "+33612345678"},
+		{ivr.Contact{Caller: "0612345678", Queue: "billing"}, "0612345678 - billing", "0612345678"},
+		{ivr.Contact{}, "anonymous", "anonymous"},
+		{ivr.Contact{Caller: `ev"il\ <x>@y`, Intent: "a\r\nb"}, `evil <x>@y - ab`, "ev%22il%5C%20%3Cx%3E%40y"},
+	}
+	for _, tt := range tests {
+		if got := displayName(tt.ct); got != tt.name {
+			t.Errorf("displayName(%+v) = %q, want %q", tt.ct, got, tt.name)
+		}
+		if got := sipUser(tt.ct.Caller); got != tt.user {
+			t.Errorf("sipUser(%q) = %q, want %q", tt.ct.Caller, got, tt.user)
+		}
+	}
+}
