@@ -162,3 +162,14 @@ func FuzzParseSkill(f *testing.F) {
 		}
 	})
 }
+
+func FuzzValidPhone(f *testing.F) {
+	for _, s := range []string{"sip:alice@192.0.2.1", "sips:bob@example.com:5061;transport=tls", "sip:@", "sip:[::1]:5060", "tel:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if validPhone(s) == nil && !strings.HasPrefix(strings.ToLower(s), "sip") {
+			t.Errorf("validPhone(%q) accepted a URI that is not sip: or sips:", s)
+		}
+	})
+}

@@ -102,9 +102,13 @@ func (w *waiting) Decline(ctx context.Context, offerID, reason string) error {
 			wd.reason, wd.presence = reasonNoAnswer, w.q.cfg.NoAnswer
 		default:
 			wd.reason, wd.presence = "phone could not be rung", AgentAway
+			phone := o.a.cfg.Dial
+			if phone == "" {
+				phone = o.a.cfg.Phone
+			}
 			w.q.log.Warn("agent set away: its phone could not be rung", "agent", o.a.name,
-				"contact_id", w.c.id, "offer_id", o.id,
-				"err", fmt.Errorf("ring %s: declined with %q", o.a.cfg.Phone+o.a.cfg.Dial, reason))
+				"contact_id", w.c.id, "call_id", w.c.info.CallID, "offer_id", o.id,
+				"err", fmt.Errorf("ring %s: declined with %q", phone, reason))
 		}
 		w.q.withdraw(o, now, fx, wd)
 		w.q.match(now, fx)
