@@ -168,15 +168,20 @@ func (d *Driver) dialString(o ivr.Offer) (string, error) {
 	return "PJSIP/" + d.cfg.AgentEndpoint + "/" + phone, nil
 }
 
-// callerID is what the agent's phone shows: the caller's number, without
-// what ARI's caller ID syntax would read as a name.
+// callerID is what the agent's phone shows: the caller's number, in the
+// <number> form of ARI's callerId, so that Asterisk never reads it as a
+// name; empty when the caller has none.
 func callerID(number string) string {
-	return strings.Map(func(r rune) rune {
+	n := strings.Map(func(r rune) rune {
 		if strings.ContainsRune(`"<>`, r) || r < ' ' {
 			return -1
 		}
 		return r
 	}, number)
+	if n == "" {
+		return ""
+	}
+	return "<" + n + ">"
 }
 
 // ringOut ends the ringing once the ring timeout passed.
@@ -307,6 +312,9 @@ func (l *agentLeg) Hangup(ctx context.Context, reason string) error {
 		case err != nil:
 			return fmt.Errorf("hang up agent: %w", err)
 		}
+	}
+	if l.done.done() {
+		return nil
 	}
 	t := time.NewTimer(l.d.cfg.RequestTimeout)
 	defer t.Stop()

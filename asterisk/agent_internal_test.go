@@ -77,11 +77,17 @@ func TestCauseError(t *testing.T) {
 }
 
 func TestCallerID(t *testing.T) {
-	if got := callerID(`"Evil" <5551234>`); got != "Evil 5551234" {
-		t.Errorf("callerID = %q", got)
-	}
-	if got := callerID("+33123456789"); got != "+33123456789" {
-		t.Errorf("callerID = %q", got)
+	for in, want := range map[string]string{
+		"+33123456789":      "<+33123456789>",
+		"alice":             "<alice>",
+		`"Evil" <5551234>`:  "<Evil 5551234>",
+		"":                  "",
+		"<>":                "",
+		"555\r\nX-Injected": "<555X-Injected>",
+	} {
+		if got := callerID(in); got != want {
+			t.Errorf("callerID(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -158,7 +164,7 @@ func TestDialOverEvents(t *testing.T) {
 		}
 	}
 	f.mu.Unlock()
-	for _, want := range []string{"app=ivrd", "appArgs=ivrd-agent", "callerId=5551234", "originator=ch-1",
+	for _, want := range []string{"app=ivrd", "appArgs=ivrd-agent", "callerId=%3C5551234%3E", "originator=ch-1",
 		"endpoint=PJSIP%2Fagents%2Fsip%3Aalice%4010.0.0.7", "timeout=10"} {
 		if !strings.Contains(originate, want) {
 			t.Errorf("originate %q lacks %s", originate, want)
