@@ -122,6 +122,7 @@ func TestDialAnswer(t *testing.T) {
 		t.Fatalf("dial: %v", d.err)
 	}
 	inv, from := p.request(sipmsg.INVITE, 3*time.Second)
+	t.Logf("INVITE:\n%s", inv)
 	if got, want := from.String(), d.s.Addr("udp").String(); got != want {
 		t.Errorf("INVITE came from %s, want the listener %s", got, want)
 	}
