@@ -706,3 +706,76 @@ func TestRecordWhileBridged(t *testing.T) {
 		})
 	}
 }
+
+// Any datagram from the caller's peer either goes through as a valid RTP
+// packet of the agent's stream with the same payload (audio and telephone
+// events) or is not relayed at all; nothing panics.
+func FuzzRelay(f *testing.F) {
+	e := newTestEndpoint(f, 0)
+	callerPeer, agentPeer := newTestPeer(f), newTestPeer(f)
+	caller := startSessionDTMF(f, e, callerPeer, CodecPCMU, 101)
+	agent := startSessionDTMF(f, e, agentPeer, CodecPCMA, 96)
+	r, err := Bridge(caller, agent)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(r.Stop)
+	from := callerPeer.addr()
+	// The caller's session reads nothing: this goroutine feeds it.
+	seed := func(h RTPHeader, payload []byte, extra func([]byte) []byte) []byte {
+		b := make([]byte, RTPHeaderSize)
+		h.MarshalTo(b)
+		if extra != nil {
+			b = extra(b)
+		}
+		return append(b, payload...)
+	}
+	f.Add(seed(RTPHeader{PayloadType: 0, SequenceNumber: 1, Timestamp: 160, SSRC: 1}, ulawFrame(0), nil))
+	f.Add(seed(RTPHeader{PayloadType: 101, SequenceNumber: 2, Timestamp: 320, SSRC: 1}, AppendDTMFPayload(nil, 1, false, 10, 160), nil))
+	f.Add(seed(RTPHeader{PayloadType: 0, SequenceNumber: 3, SSRC: 1}, []byte{1, 2, 3, 4}, func(b []byte) []byte {
+		b[0] |= 0x10 | 2 // two CSRCs and an extension
+		b = append(b, make([]byte, 8)...)
+		return append(b, 0xbe, 0xde, 0, 1, 9, 9, 9, 9)
+	}))
+	f.Add([]byte{0x80, 0, 0})
+	f.Add(seed(RTPHeader{PayloadType: 13, SSRC: 1}, []byte{1}, nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		data = data[:min(len(data), readBufferSize)] // what one read takes
+		h, payload, err := ParseRTP(data)
+		want := err == nil && (h.PayloadType == 0 || h.PayloadType == 101)
+		before := r.Stats().AToB.Packets
+		pkt := make([]byte, readBufferSize)
+		n := copy(pkt, data)
+		var rx rxState
+		caller.handle(&rx, pkt[:n], from)
+		got := r.Stats().AToB.Packets - before
+		if !want {
+			if got != 0 {
+				t.Fatalf("relayed a packet that is neither audio nor an event (err %v, pt %d)", err, h.PayloadType)
+			}
+			return
+		}
+		if got != 1 {
+			t.Fatalf("%d packets relayed, want 1", got)
+		}
+		buf := make([]byte, readBufferSize)
+		agentPeer.conn.SetReadDeadline(time.Now().Add(time.Second))
+		m, err := agentPeer.conn.Read(buf)
+		if err != nil {
+			t.Fatalf("relayed packet not received: %v", err)
+		}
+		var out rxPacket
+		if out.h, out.payload, err = ParseRTP(buf[:m]); err != nil {
+			t.Fatalf("relayed packet is not valid RTP: %v", err)
+		}
+		wantPayload := slices.Clone(payload)
+		wantPT := uint8(96)
+		if h.PayloadType == 0 {
+			transcode(&ulawToAlaw, wantPayload)
+			wantPT = 8
+		}
+		if out.h.PayloadType != wantPT || !slices.Equal(out.payload, wantPayload) {
+			t.Fatalf("relayed pt %d payload %x, want %d %x", out.h.PayloadType, out.payload, wantPT, wantPayload)
+		}
+	})
+}

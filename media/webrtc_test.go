@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -21,16 +22,21 @@ import (
 // PCMU, PCMA, CN, telephone-event at 48 and 8 kHz), sends RTP with any
 // payload type from its own track and keeps every packet it receives.
 type browser struct {
-	t     *testing.T
+	t     testing.TB
 	pc    *webrtc.PeerConnection
 	track *rawTrack
 
-	mu  sync.Mutex
-	got []rtp.Packet
-	wg  sync.WaitGroup
+	mu      sync.Mutex
+	got     []rtp.Packet
+	discard bool // count packets only
+	count   int
+	wg      sync.WaitGroup
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser { return newBrowserWith(t, nil) }
+
+// newBrowserWith applies set to the browser's setting engine.
+func newBrowserWith(t testing.TB, set func(*webrtc.SettingEngine)) *browser {
 	t.Helper()
 	var m webrtc.MediaEngine
 	for _, c := range []webrtc.RTPCodecParameters{
@@ -50,6 +56,9 @@ func newBrowser(t *testing.T) *browser {
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.LoggerFactory = slogFactory{quietLogger()}
+	if set != nil {
+		set(&s)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(&m), webrtc.WithSettingEngine(s), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -63,13 +72,20 @@ func newBrowser(t *testing.T) *browser {
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		b.wg.Add(1)
 		defer b.wg.Done()
+		buf := make([]byte, readBufferSize)
 		for {
-			p, _, err := tr.ReadRTP()
+			n, _, err := tr.Read(buf)
 			if err != nil {
 				return
 			}
 			b.mu.Lock()
-			b.got = append(b.got, *p)
+			b.count++
+			if !b.discard {
+				var p rtp.Packet
+				if p.Unmarshal(slices.Clone(buf[:n])) == nil {
+					b.got = append(b.got, p)
+				}
+			}
 			b.mu.Unlock()
 		}
 	})
@@ -96,6 +112,23 @@ func (b *browser) offer() string {
 	return b.pc.LocalDescription().SDP
 }
 
+// connectBrowser answers b's offer and waits for both sides to be
+// connected.
+func connectBrowser(t testing.TB, w *WebRTC, b *browser) *WebRTCLeg {
+	t.Helper()
+	leg, sdp := answer(t, w, b.offer())
+	b.accept(sdp)
+	deadline := time.Now().Add(10 * time.Second)
+	for leg.pc.ConnectionState() != webrtc.PeerConnectionStateConnected || b.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		if time.Now().After(deadline) {
+			t.Fatalf("not connected within 10 s: leg %v, browser %v", leg.pc.ConnectionState(), b.pc.ConnectionState())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitDone(t, b.track.bound, 5*time.Second, "browser track bound")
+	return leg
+}
+
 func (b *browser) accept(answer string) {
 	b.t.Helper()
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
@@ -118,6 +151,7 @@ type rawTrack struct {
 	mu     sync.Mutex
 	writer webrtc.TrackLocalWriter
 	ssrc   uint32
+	hdr    rtp.Header
 }
 
 func (r *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
@@ -142,12 +176,12 @@ func (r *rawTrack) Kind() webrtc.RTPCodecType             { return webrtc.RTPCod
 func (r *rawTrack) send(pt uint8, seq uint16, ts uint32, marker bool, payload []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h := rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: r.ssrc, Marker: marker}
-	_, err := r.writer.WriteRTP(&h, payload)
+	r.hdr = rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: r.ssrc, Marker: marker}
+	_, err := r.writer.WriteRTP(&r.hdr, payload)
 	return err
 }
 
-func newTestWebRTC(t *testing.T, cfg WebRTCConfig) *WebRTC {
+func newTestWebRTC(t testing.TB, cfg WebRTCConfig) *WebRTC {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
@@ -160,7 +194,7 @@ func newTestWebRTC(t *testing.T, cfg WebRTCConfig) *WebRTC {
 	return w
 }
 
-func answer(t *testing.T, w *WebRTC, offer string) (*WebRTCLeg, string) {
+func answer(t testing.TB, w *WebRTC, offer string) (*WebRTCLeg, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -172,7 +206,7 @@ func answer(t *testing.T, w *WebRTC, offer string) (*WebRTCLeg, string) {
 	return leg, sdp
 }
 
-func hangup(t *testing.T, leg *WebRTCLeg) {
+func hangup(t testing.TB, leg *WebRTCLeg) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -183,20 +217,10 @@ func hangup(t *testing.T, leg *WebRTCLeg) {
 
 // connect answers a browser's offer and waits for both sides to be
 // connected (ICE and DTLS up).
-func connect(t *testing.T, w *WebRTC) (*WebRTCLeg, *browser) {
+func connect(t testing.TB, w *WebRTC) (*WebRTCLeg, *browser) {
 	t.Helper()
 	b := newBrowser(t)
-	leg, sdp := answer(t, w, b.offer())
-	b.accept(sdp)
-	deadline := time.Now().Add(5 * time.Second)
-	for leg.pc.ConnectionState() != webrtc.PeerConnectionStateConnected || b.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-		if time.Now().After(deadline) {
-			t.Fatal("not connected within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	waitDone(t, b.track.bound, 5*time.Second, "browser track bound")
-	return leg, b
+	return connectBrowser(t, w, b), b
 }
 
 // Answers to Chromium 156's offers: with the microphone granted (host
@@ -513,5 +537,42 @@ func checkTone(t *testing.T, who string, pcm []int16, want, not float64, frames 
 	}
 	if a, b := level(pcm, want, sampleRate), level(pcm, not, sampleRate); a < 6000 || b > 200 {
 		t.Errorf("%s heard %.0f Hz at %.0f and %.0f Hz at %.0f, want about 8000 and 0", who, want, a, not, b)
+	}
+}
+
+// A browser that hides its addresses behind mDNS .local names, as
+// Chromium does without a media permission, still connects: ivrd resolves
+// the names or learns the browser's address from its checks.
+func TestWebRTCMDNSBrowser(t *testing.T) {
+	w := newTestWebRTC(t, WebRTCConfig{IPs: []netip.Addr{loopback}})
+	b := newBrowserWith(t, func(s *webrtc.SettingEngine) {
+		s.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryAndGather)
+	})
+	offer := b.offer()
+	if !strings.Contains(offer, ".local ") {
+		t.Fatalf("the browser's offer has no mDNS candidate:\n%s", offer)
+	}
+	leg, sdp := answer(t, w, offer)
+	b.accept(sdp)
+	deadline := time.Now().Add(10 * time.Second)
+	for leg.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		if time.Now().After(deadline) {
+			t.Fatalf("not connected within 10 s: %v", leg.pc.ConnectionState())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The answer takes the first G.711 codec in the offer's order.
+func TestWebRTCAnswerCodecOrder(t *testing.T) {
+	offer, err := os.ReadFile("testdata/webrtc/chromium156-offer.sdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcmaFirst := strings.Replace(string(offer), "SAVPF 111 63 9 0 8 13 110 126", "SAVPF 111 63 9 8 0 13 110 126", 1)
+	w := newTestWebRTC(t, WebRTCConfig{IPs: []netip.Addr{loopback}})
+	leg, sdp := answer(t, w, pcmaFirst)
+	if leg.Codec().Name != "PCMA" || leg.Codec().PayloadType != 8 || !strings.Contains(sdp, "SAVPF 8 0 126") {
+		t.Errorf("codec %+v for an offer with PCMA first; answer:\n%s", leg.Codec(), sdp)
 	}
 }
