@@ -24,6 +24,7 @@ import (
 	"github.com/ivrd/ivrd/asterisk/asterisktest"
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/media"
+	"github.com/ivrd/ivrd/routing"
 )
 
 // agentEnv is a driver on a test Asterisk whose handler is the test's own;
@@ -1071,4 +1072,64 @@ func TestAgentHungUpWhenCallerLeaves(t *testing.T) {
 		t.Errorf("Err of an answered leg = %v, want nil", err)
 	}
 	waitNone(t, ast)
+}
+
+// The whole path under Asterisk, engine and routing included: a caller
+// pressing 1 waits in ivrd's queue sales; the queue offers the call to
+// alice, whose phone (baresip, auto-answering) the driver rings; she
+// answers, the two talk in a mixing bridge, and she hangs up after 3.5 s.
+// ivrd then hangs up the caller, and the call record says the call was
+// connected to alice, ended by the agent, with its talk time.
+func TestQueuedCallReachesAgentPhone(t *testing.T) {
+	uri, agent := baresipAgent(t, tone(agentHz, 30*time.Second))
+	rc := routing.DefaultConfig()
+	rc.Agents = []routing.AgentConfig{{Name: "alice", Phone: uri, Skills: map[string]int{"en": 5}, Queues: []string{"sales"}}}
+	e := startEnv(t, envConfig{routing: &rc})
+	if err := e.queues.SetAgentState(context.Background(), "alice", routing.AgentAvailable); err != nil {
+		t.Fatal(err)
+	}
+	caller := sippCaller(t, e.ast, "uac_key1_tone_wait_bye.xml", "3900")
+
+	var agentID string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ids := channelsLike(t, e.ast, "ivrd-agent-"+e.ast.App+"-")
+		bs := bridgesNamed(t, e.ast, "ivrd-agent:"+e.ast.App)
+		if len(ids) == 1 && len(bs) == 1 && len(bs[0].Channels) == 2 && slices.Contains(bs[0].Channels, ids[0]) {
+			agentID = ids[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents' channels %q, bridges %+v; want alice's phone bridged to the caller", ids, bs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := rtpStatsOf(t, e.ast, agentID)
+	const talk = 3500 * time.Millisecond
+	time.Sleep(talk)
+	after := rtpStatsOf(t, e.ast, agentID)
+	if rx, tx := after.RxCount-before.RxCount, after.TxCount-before.TxCount; rx < 150 || tx < 150 {
+		t.Errorf("agent's leg over %v: %d RTP packets received, %d sent; want at least 150 each way", talk, rx, tx)
+	}
+	if _, err := io.WriteString(agent.stdin, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := caller.wait(t, 10*time.Second); err != nil {
+		t.Errorf("caller: %v", err)
+	}
+	rec := e.lastCall(t, ivr.OutcomeConnected)
+	t.Logf("call record: agent %q, ended by %q, queued after %v, waited %v, talked %v",
+		rec.Agent, rec.EndedBy, rec.QueuedAt.Sub(rec.StartedAt), rec.QueueWait, rec.Talk)
+	if rec.Agent != "alice" || rec.EndedBy != ivr.EndedByAgent || rec.ConnectedAt == nil || rec.Talk < talk {
+		t.Errorf("call record: agent %q, ended by %q, connected at %v, talk %v; want alice, agent, a time, at least %v",
+			rec.Agent, rec.EndedBy, rec.ConnectedAt, rec.Talk, talk)
+	}
+	_, _ = io.WriteString(agent.stdin, "q")
+	_ = agent.wait(t, 5*time.Second)
+	waitNone(t, e.ast)
+	heard := agent.heard(t)
+	if len(heard) < at(3*time.Second) {
+		t.Fatalf("alice heard %d samples, want more than 3 s", len(heard))
+	}
+	checkTone(t, "what alice heard", heard[at(time.Second):at(3*time.Second)], callerHz, agentHz)
 }

@@ -61,6 +61,20 @@ func (p promptFiles) PromptPath(id string) (string, bool) {
 
 func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool, opts ...func(*asterisk.Config)) *env {
 	t.Helper()
+	return startEnv(t, envConfig{handoff: handoff, measure: measure, ari: opts})
+}
+
+// envConfig tunes startEnv.
+type envConfig struct {
+	handoff map[string]asterisk.HandoffConfig
+	measure bool
+	routing *routing.Config // nil: no agents
+	ari     []func(*asterisk.Config)
+}
+
+func startEnv(t *testing.T, cfg envConfig) *env {
+	t.Helper()
+	handoff, measure, opts := cfg.handoff, cfg.measure, cfg.ari
 	ast := asterisktest.Start(t, asterisktest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -93,7 +107,11 @@ func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	queues, err := routing.New(db, routing.WithLogger(log))
+	ropts := []routing.Option{routing.WithLogger(log)}
+	if cfg.routing != nil {
+		ropts = append(ropts, routing.WithConfig(*cfg.routing))
+	}
+	queues, err := routing.New(db, ropts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +127,7 @@ func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = api.Serve(ctx, ln) }()
 
-	cfg := asterisk.Config{
+	acfg := asterisk.Config{
 		URL:           ast.ARIURL,
 		WSURL:         ast.WSURL,
 		User:          ast.User,
@@ -127,9 +145,9 @@ func start(t *testing.T, handoff map[string]asterisk.HandoffConfig, measure bool
 		},
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o(&acfg)
 	}
-	e.drv, err = asterisk.New(cfg)
+	e.drv, err = asterisk.New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
