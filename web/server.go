@@ -205,6 +205,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// shutting down lets requests in flight finish.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	fresh := &freshConns{conns: map[net.Conn]struct{}{}}
+	srv.ConnState = fresh.track
+	srv.RegisterOnShutdown(fresh.close)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("http api listening", "addr", ln.Addr().String())
@@ -232,3 +235,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // closeStreams ends the event streams.
 func (s *Server) closeStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// freshConns are the connections that have not sent a request yet. A
+// browser opens some ahead of need; Shutdown would wait 5 s for each
+// before taking it for idle. They are closed when the shutdown begins,
+// after the listener is.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == http.StateNew {
+		f.conns[c] = struct{}{}
+	} else {
+		delete(f.conns, c)
+	}
+}
+
+func (f *freshConns) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		c.Close()
+		delete(f.conns, c)
+	}
+}

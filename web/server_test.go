@@ -512,6 +512,40 @@ func TestServeShutsDown(t *testing.T) {
 	}
 }
 
+// A connection that never sent a request (a browser opens some ahead of
+// need) does not hold the shutdown.
+func TestServeShutsDownFreshConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- New(Config{Logger: quiet}).Serve(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // accepted
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("shutdown took %v", d)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("Serve held by a connection without a request")
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("the fresh connection is still open")
+	}
+}
+
 func TestListenAndServeBadAddress(t *testing.T) {
 	s := New(Config{Addr: "256.0.0.1:http", Logger: quiet})
 	err := s.ListenAndServe(t.Context())

@@ -16,6 +16,7 @@ const desk = {
   abort: null, // stops the event stream
   call: null, // {pc, stream, offerId, contactId, accepted}
   busy: false, // a request of the agent is in flight
+  linkUp: false, // the event stream is connected
   shownOffer: '',
 };
 window.ivrdDesk = desk;
@@ -69,6 +70,7 @@ async function start(token, resumed) {
     signal: desk.abort.signal,
     onEvent,
     onLink: (up) => {
+      desk.linkUp = up;
       const l = $('#link');
       l.textContent = up ? 'En ligne' : 'Reconnexion…';
       l.className = 'link ' + (up ? 'up' : 'down');
@@ -84,7 +86,7 @@ function leave(why) {
   }
   closeCall();
   forgetToken();
-  Object.assign(desk, { token: '', me: null, status: null, abort: null, shownOffer: '' });
+  Object.assign(desk, { token: '', me: null, status: null, abort: null, shownOffer: '', linkUp: false });
   $('#desk').hidden = true;
   $('#identity').hidden = true;
   $('#signin').hidden = false;
@@ -122,7 +124,13 @@ async function request(method, path, body) {
 async function setState(state) {
   $('#desk-error').textContent = '';
   try {
-    render(await request('POST', '/api/agent/state', { state }));
+    const st = await request('POST', '/api/agent/state', { state });
+    // The event stream brings the same change, in order with the others;
+    // the answer can arrive after a newer event (an offer) and is shown
+    // only when the stream is down.
+    if (!desk.linkUp) {
+      render(st);
+    }
   } catch (e) {
     $('#desk-error').textContent = `Changement d'état refusé : ${e.message}`;
   }
@@ -317,11 +325,14 @@ function idleText(st) {
 function renderButtons() {
   const st = desk.status;
   const state = st ? st.state : '';
+  // Away is allowed at any time: the conversations in progress go on,
+  // and nothing new is offered. Signing out waits for the end of the
+  // conversations.
   const allowed = {
     'btn-available': state === 'away' || state === 'signed_out',
-    'btn-away': state === 'available' || state === 'signed_out' || state === 'wrap_up',
+    'btn-away': state !== 'away' && state !== '',
     'btn-end-wrapup': state === 'wrap_up',
-    'btn-signout': state === 'available' || state === 'away' || state === 'wrap_up',
+    'btn-signout': state !== 'busy' && state !== 'signed_out' && state !== '',
   };
   for (const [id, ok] of Object.entries(allowed)) {
     $('#' + id).disabled = !ok || desk.busy;

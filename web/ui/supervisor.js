@@ -138,8 +138,10 @@ function renderBoard(b) {
   for (const a of b.agents || []) {
     const tr = el('tr', 'agent');
     tr.dataset.agent = a.name;
-    const state = el('td', 'state', stateLabel(a.state));
-    state.dataset.state = a.state;
+    const state = el('td', 'state');
+    const pill = el('span', 'state', stateLabel(a.state));
+    pill.dataset.state = a.state;
+    state.append(pill);
     const contacts = (a.contacts || []).map((c) => `${channelLabel(c.channel)} ${c.caller || ''}`.trim());
     if (a.offer) {
       contacts.push(`proposé : ${a.offer.contact.caller || channelLabel(a.offer.contact.channel)}`);
