@@ -351,7 +351,7 @@ func (l *agentLeg) run() {
 	})
 	defer unhook()
 	timer := time.AfterFunc(l.timeout, func() {
-		l.end(fmt.Errorf("ring agent: no answer within %v: %w", l.timeout, ivr.ErrAgentNoAnswer), "ring timeout", false)
+		l.end(fmt.Errorf("ring agent: no answer within %v: %w", l.timeout, ivr.ErrAgentNoAnswer), "", false)
 	})
 	err := l.ring()
 	timer.Stop()
@@ -478,13 +478,15 @@ func (l *agentLeg) onResponse(res *sipmsg.Response) error {
 
 // end asks the leg to end: ringing, it is cancelled with ringErr as its
 // Err; answered, it is hung up with reason (or was, by the phone, when
-// remote is set). Only the first request counts.
+// remote is set). A nil ringErr leaves a ringing leg be, an empty reason
+// an answered one (the ring timeout must not hang up a phone answered just
+// then). Only the first request counts.
 func (l *agentLeg) end(ringErr error, reason string, remote bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch l.state {
 	case legRinging:
-		if l.cancelErr != nil {
+		if l.cancelErr != nil || ringErr == nil {
 			return
 		}
 		l.cancelErr = ringErr
@@ -501,7 +503,7 @@ func (l *agentLeg) end(ringErr error, reason string, remote bool) {
 			l.stopRing(sipgo.WaitAnswerForceCancelErr)
 		}
 	case legAnswered:
-		if l.endReason != "" {
+		if l.endReason != "" || reason == "" {
 			return
 		}
 		l.endReason = reason
@@ -652,7 +654,7 @@ func (l *agentLeg) Hangup(ctx context.Context, reason string) error {
 func (l *agentLeg) onMediaEnd(cause error) {
 	if errors.Is(cause, media.ErrMediaTimeout) {
 		l.log.Info("agent media timeout")
-		l.end(fmt.Errorf("ring agent: %w", ivr.ErrMediaTimeout), "media timeout", false)
+		l.end(nil, "media timeout", false)
 	}
 }
 
