@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/recordings"
@@ -181,6 +183,57 @@ func FuzzAuthorization(f *testing.F) {
 		tok, name, basic := credentials(req)
 		if tok != token || (basic && name != "alice") || u.Name != "alice" {
 			t.Fatalf("header %q authenticated %s", header, u.Name)
+		}
+	})
+}
+
+// FuzzDeskBodies feeds arbitrary bodies to the agent endpoints that take
+// one: never a panic, never 5xx, always a JSON object, and the router
+// reached only with a valid state.
+func FuzzDeskBodies(f *testing.F) {
+	for _, seed := range []struct {
+		path, body string
+	}{
+		{"/api/agent/state", `{"state":"available"}`},
+		{"/api/agent/state", `{"state":"busy"}`},
+		{"/api/agents/bob/state", `{"state":"away","x":1}`},
+		{"/api/agent/offers/o1/accept", `{"sdp":"v=0\r\n"}`},
+		{"/api/agent/offers/o1/accept", `{"sdp":1}`},
+		{"/api/contacts/c1/connect", `{"agent":"bob"}`},
+		{"/api/contacts/c1/connect", `{"agent":"a\u0000b"}`},
+		{"/api/agent/state", `{"state":"available"}{}`},
+		{"/api/agent/state", "\xff"},
+	} {
+		f.Add(seed.path, seed.body)
+	}
+	paths := []string{"/api/agent/state", "/api/agents/bob/state", "/api/agent/offers/o1/accept", "/api/contacts/c1/connect"}
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if !slices.Contains(paths, path) {
+			path = paths[len(path)%len(paths)]
+		}
+		e := newDeskEnv(t)
+		e.desk.offer("alice", "o1", chat("c1"), time.Minute)
+		user := "sam"
+		if strings.HasPrefix(path, "/api/agent/") {
+			user = "alice"
+		}
+		r := e.do(t, user, "POST", path, body)
+		if r.status >= 500 {
+			t.Fatalf("status %d for %s %q: %s", r.status, path, body, r.body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(r.body, &m); err != nil {
+			t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+		}
+		if r.status >= 400 && m["error"] == "" {
+			t.Fatalf("%d without error: %s", r.status, r.body)
+		}
+		if strings.HasSuffix(path, "/state") && r.status == 200 {
+			switch m["state"] {
+			case "available", "away", "signed_out":
+			default:
+				t.Fatalf("state set to %v", m["state"])
+			}
 		}
 	})
 }
