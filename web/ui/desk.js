@@ -32,6 +32,13 @@ for (const b of $$('#state-buttons button')) {
 $('#btn-accept').addEventListener('click', () => accept());
 $('#btn-reject').addEventListener('click', () => reject());
 setInterval(tick, 500);
+// Leaving the page drops a call taken in the browser: ask first.
+window.addEventListener('beforeunload', (e) => {
+  if (desk.call && desk.call.accepted) {
+    e.preventDefault();
+    e.returnValue = '';
+  }
+});
 
 const saved = savedToken();
 if (saved) {
