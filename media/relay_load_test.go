@@ -48,6 +48,8 @@ type loadResult struct {
 }
 
 func benchmarkRelayLoad(b *testing.B, n int, d time.Duration) {
+	// Two spare Ps, as ivrd serve runs.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + 2))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayLoadPeer$", "-test.count=1")
 	cmd.Env = append(os.Environ(), loadPeerEnv+"="+strconv.Itoa(n)+","+d.String())
 	cmd.Stderr = os.Stderr
@@ -167,7 +169,7 @@ func TestRelayLoadPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.GOMAXPROCS(runtime.NumCPU())
+	runtime.GOMAXPROCS(runtime.NumCPU() + 2)
 	e, err := NewEndpoint(EndpointConfig{IP: loopback, PortMin: 46000, PortMax: 46000 + 4*n + 100, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
