@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Relay forwards the media of two ports to each other (Bridge): what a's
@@ -40,20 +39,6 @@ type RelayDirectionStats struct {
 	// destination's stream: the first, then one per new SSRC or restarted
 	// sequence or clock.
 	Resyncs uint64
-}
-
-// link is one direction of a relay: what src's peer sends, written to
-// dst's peer. The source's receive goroutine forwards under mu; Stop takes
-// mu to mark it stopped, so once Stop returns nothing more goes through.
-type link struct {
-	dst Port
-
-	mu      sync.Mutex
-	stopped bool
-	pk      relayPacket // the packet being forwarded
-	m       streamMap
-
-	packets, bytes, events, transcoded, dropped atomic.Uint64
 }
 
 // Bridge relays a's and b's media to each other until Stop or until either
@@ -132,55 +117,3 @@ func (r *Relay) Done() <-chan struct{} { return r.done }
 func (r *Relay) Stats() RelayStats {
 	return RelayStats{AToB: r.ab.stats(), BToA: r.ba.stats()}
 }
-
-// halt stops the link; once it returns, no packet goes through it.
-func (l *link) halt() {
-	l.mu.Lock()
-	l.stopped = true
-	l.pk = relayPacket{}
-	l.mu.Unlock()
-}
-
-func (l *link) stats() RelayDirectionStats {
-	l.mu.Lock()
-	resyncs := l.m.resyncs
-	l.mu.Unlock()
-	return RelayDirectionStats{
-		Packets:    l.packets.Load(),
-		Bytes:      l.bytes.Load(),
-		Events:     l.events.Load(),
-		Transcoded: l.transcoded.Load(),
-		Dropped:    l.dropped.Load(),
-		Resyncs:    resyncs,
-	}
-}
-
-// forward relays one packet the source port received from its peer: buf is
-// the datagram (the source's read buffer, modified in place), its payload
-// at buf[off:end]. It runs on the source's receive goroutine and does not
-// allocate.
-func (l *link) forward(h *RTPHeader, buf []byte, off, end int, event bool, codec Codec) {
-	l.mu.Lock()
-	if !l.stopped {
-		l.pk = relayPacket{h: *h, buf: buf, off: off, end: end, event: event, codec: codec}
-		l.dst.relayWrite(l)
-		l.pk.buf = nil
-	}
-	l.mu.Unlock()
-}
-
-// sent counts a packet relayed.
-func (l *link) sent(payload int, event, transcoded bool) {
-	l.packets.Add(1)
-	l.bytes.Add(uint64(payload))
-	if event {
-		l.events.Add(1)
-	}
-	if transcoded {
-		l.transcoded.Add(1)
-	}
-}
-
-// drop counts a packet from the source's peer that was not relayed. A
-// source calls it for payload types it does not relay.
-func (l *link) drop() { l.dropped.Add(1) }
