@@ -59,6 +59,23 @@ func (s *session) queueEvent(ctx context.Context) bool {
 	return false
 }
 
+// turnDown answers the queue's event for a place kept off hold (rule 20):
+// the caller is not there to take an agent now.
+func (s *session) turnDown(ctx context.Context, w Waiting) {
+	qe := s.pending
+	s.pending = QueueEvent{}
+	switch qe.Kind {
+	case EventOffered, EventAccepted:
+		if qe.Leg != nil {
+			s.hangupLeg(ctx, qe.Leg, "caller not on hold")
+		}
+		if err := w.Decline(context.WithoutCancel(ctx), qe.Offer.ID, DeclineBusy); err != nil {
+			s.log.Warn("report decline to the queue", "agent", qe.Offer.Agent, "offer_id", qe.Offer.ID, "err", err)
+		}
+		s.log.Info("offer turned down: the caller is away from the queue", "agent", qe.Offer.Agent, "offer_id", qe.Offer.ID)
+	}
+}
+
 // offered rings the agent's phone for o; an agent without a phone takes
 // the call in the browser, and the leg comes with EventAccepted.
 func (s *session) offered(ctx context.Context, o Offer) {

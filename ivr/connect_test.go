@@ -318,3 +318,19 @@ func TestAgentOperatorKeyOnHold(t *testing.T) {
 // errHungUpByIvrd ends a call's context once the engine hung it up, as a
 // driver does after its BYE.
 var errHungUpByIvrd = fmt.Errorf("hung up by ivrd")
+
+// An offer that comes while the caller walks the operator's way, off hold,
+// is turned down at once.
+func TestAgentOfferWhileAway(t *testing.T) {
+	r := runAgents(t, agentFlow(playNode("agent", "", false)), 0, func(r *agentRun) {
+		r.call.Durations["agent"] = 5 * s
+		r.call.PressAt(12*s, "0")
+		r.queue.OnEnqueue = func(w *ivrtest.Waiting) {
+			w.SendAt(14*s, ivr.QueueEvent{Kind: ivr.EventOffered, Offer: offer("o1", "carol", "")})
+		}
+	})
+	queueEvents(t, r.queue.Events(),
+		ivrtest.Event{What: "decline", OfferID: "o1", Detail: ivr.DeclineBusy, At: 14 * s},
+		ivrtest.Event{What: "leave", Detail: "transferred", At: 17 * s},
+	)
+}

@@ -294,6 +294,23 @@ type waitSpec struct {
 // wait blocks until a key arrives, the playback ends, the timer fires, an
 // agent connects, or the call's context is done (its cause is returned).
 func (s *session) wait(ctx context.Context, w waitSpec) (event, error) {
+	// A place kept across the operator key (rule 20) is off hold: its
+	// offers are turned down at once rather than left to time out.
+	away := w.events == nil && s.kept != nil
+	if away {
+		w.events = s.kept.w.Events()
+	}
+	for {
+		ev, err := s.waitOnce(ctx, w)
+		if ev == evQueue && away {
+			s.turnDown(ctx, s.kept.w)
+			continue
+		}
+		return ev, err
+	}
+}
+
+func (s *session) waitOnce(ctx context.Context, w waitSpec) (event, error) {
 	var played <-chan struct{}
 	if w.pb != nil {
 		played = w.pb.Done()

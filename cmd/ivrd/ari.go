@@ -7,10 +7,11 @@ import (
 
 	"github.com/ivrd/ivrd/asterisk"
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
 )
 
 // newARIDriver returns the Asterisk driver serving its calls with engine.
-func newARIDriver(cfg ARIConfig, engine *ivr.Engine, log *slog.Logger) (*asterisk.Driver, error) {
+func newARIDriver(cfg ARIConfig, ep *media.Endpoint, engine *ivr.Engine, log *slog.Logger) (*asterisk.Driver, error) {
 	handoff := make(map[string]asterisk.HandoffConfig, len(cfg.Handoff))
 	for q, h := range cfg.Handoff {
 		handoff[q] = asterisk.HandoffConfig{
@@ -30,6 +31,9 @@ func newARIDriver(cfg ARIConfig, engine *ivr.Engine, log *slog.Logger) (*asteris
 		Handoff:       handoff,
 		MOHClass:      cfg.MOHClass,
 		AnnounceEvery: cfg.HoldAnnounce,
+		AgentEndpoint: cfg.AgentEndpoint,
+		Media:         ep,
+		MediaAddr:     cfg.mediaAddr,
 		Backoff:       asterisk.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
 		Logger:        log,
 		Handler: func(ctx context.Context, call ivr.Call) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/ivrd/ivrd/asterisk"
 	"github.com/ivrd/ivrd/recordings"
+	"github.com/ivrd/ivrd/routing"
 	"github.com/ivrd/ivrd/web"
 )
 
@@ -37,7 +40,10 @@ type Config struct {
 	HTTP       HTTPConfig       `mapstructure:"http"`
 	Database   DatabaseConfig   `mapstructure:"database"`
 	Recordings RecordingsConfig `mapstructure:"recordings"`
-	Shutdown   ShutdownConfig   `mapstructure:"shutdown"`
+	WebRTC     WebRTCConfig     `mapstructure:"webrtc"`
+	// Routing is decoded and checked by the routing package.
+	Routing  routing.Config `mapstructure:"routing"`
+	Shutdown ShutdownConfig `mapstructure:"shutdown"`
 }
 
 // LogConfig sets up slog.
@@ -70,9 +76,37 @@ type SIPConfig struct {
 	MediaTimeout   time.Duration `mapstructure:"media_timeout"`
 	TCPIdleTimeout time.Duration `mapstructure:"tcp_idle_timeout"`
 	UserAgent      string        `mapstructure:"user_agent"`
+	// AgentAuth answers the digest challenges of agents' phones (or of the
+	// proxy in front of them) when ivrd rings them.
+	AgentAuth SIPAuthConfig `mapstructure:"agent_auth"`
+	// AgentTLSCA is a PEM file of the roots that sign the certificates of
+	// sips: agent phones; empty trusts the system's roots.
+	AgentTLSCA string `mapstructure:"agent_tls_ca"`
 
 	rtpMin, rtpMax int
 	mediaIP        netip.Addr
+	agentTLS       *tls.Config
+}
+
+// SIPAuthConfig are digest credentials.
+type SIPAuthConfig struct {
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+}
+
+// WebRTCConfig configures the browser agents' audio (WebRTC).
+type WebRTCConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// IPs are the addresses offered as ICE host candidates; empty means
+	// the media address (sip.media_ip).
+	IPs []string `mapstructure:"ips"`
+	// NAT1To1IPs are public addresses announced instead, behind 1:1 NAT.
+	NAT1To1IPs []string `mapstructure:"nat_1to1_ips"`
+	// Ports is the UDP port range ICE binds ("30000-31000"); empty, any.
+	Ports string `mapstructure:"ports"`
+
+	ips              []netip.Addr
+	portMin, portMax int
 }
 
 // ARIConfig configures the Asterisk driver (a Stasis application over ARI).
@@ -96,6 +130,14 @@ type ARIConfig struct {
 	// queue node's hold prompt; 0 plays it once, when the caller starts
 	// waiting.
 	HoldAnnounce time.Duration `mapstructure:"hold_announce"`
+	// AgentEndpoint is the PJSIP endpoint agents' phones are rung through:
+	// PJSIP/<agent_endpoint>/<phone URI>.
+	AgentEndpoint string `mapstructure:"agent_endpoint"`
+	// MediaAddr is where Asterisk sends the RTP of browser agents' legs;
+	// empty means the media address (sip.media_ip).
+	MediaAddr string `mapstructure:"media_addr"`
+
+	mediaAddr netip.Addr
 }
 
 // ARIHandoffConfig says how the calls of one queue are handed off under
@@ -169,6 +211,13 @@ var defaults = map[string]any{
 	"sip.media_timeout":              "30s",
 	"sip.tcp_idle_timeout":           "2m",
 	"sip.user_agent":                 "ivrd",
+	"sip.agent_auth.username":        "",
+	"sip.agent_auth.password":        "",
+	"sip.agent_tls_ca":               "",
+	"webrtc.enabled":                 true,
+	"webrtc.ips":                     []string{},
+	"webrtc.nat_1to1_ips":            []string{},
+	"webrtc.ports":                   "",
 	"ari.enabled":                    false,
 	"ari.url":                        "http://127.0.0.1:8088/ari",
 	"ari.ws_url":                     "",
@@ -180,6 +229,8 @@ var defaults = map[string]any{
 	"ari.reconnect_max":              "30s",
 	"ari.moh_class":                  asterisk.DefaultMOHClass,
 	"ari.hold_announce":              "60s",
+	"ari.agent_endpoint":             asterisk.DefaultAgentEndpoint,
+	"ari.media_addr":                 "",
 	"http.addr":                      "127.0.0.1:8080",
 	"http.pprof":                     false,
 	"http.users":                     []any{},
@@ -218,6 +269,9 @@ func loadConfig(fs *pflag.FlagSet) (*Config, error) {
 	v := viper.New()
 	for k, val := range defaults {
 		v.SetDefault(k, val)
+	}
+	for k, val := range routing.Defaults() {
+		v.SetDefault("routing."+k, val)
 	}
 	v.SetEnvPrefix("IVRD")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -312,20 +366,88 @@ func (c *Config) validate() error {
 	if c.Shutdown.Drain < 0 {
 		return bad("shutdown.drain", "must not be negative")
 	}
+	if err := c.Routing.Validate(); err != nil {
+		if ce, ok := errors.AsType[*routing.ConfigError](err); ok {
+			return bad("routing."+ce.Key, "%s", ce.Reason)
+		}
+		return bad("routing", "%v", err)
+	}
 	if c.SIP.Enabled {
 		if err := c.SIP.validate(); err != nil {
 			return err
 		}
+	} else if c.ARI.Enabled && c.WebRTC.Enabled {
+		// Browser agents under Asterisk go through ivrd's own RTP.
+		if err := c.SIP.validateMedia(); err != nil {
+			return err
+		}
 	}
 	if c.ARI.Enabled {
-		if err := c.ARI.validate(c.HTTP.Addr); err != nil {
+		if err := c.ARI.validate(c.HTTP.Addr, c.SIP.mediaIP); err != nil {
+			return err
+		}
+	}
+	if c.WebRTC.Enabled {
+		if err := c.WebRTC.validate(c.SIP.mediaIP); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *ARIConfig) validate(httpAddr string) error {
+func (w *WebRTCConfig) validate(mediaIP netip.Addr) error {
+	for i, s := range w.IPs {
+		ip, err := netip.ParseAddr(s)
+		if err != nil || ip.IsUnspecified() {
+			return bad(fmt.Sprintf("webrtc.ips[%d]", i), "%q is not an address of this host", s)
+		}
+		w.ips = append(w.ips, ip)
+	}
+	if len(w.ips) == 0 && mediaIP.IsValid() {
+		w.ips = []netip.Addr{mediaIP}
+	}
+	for i, s := range w.NAT1To1IPs {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return bad(fmt.Sprintf("webrtc.nat_1to1_ips[%d]", i), "%q is not an IP address", s)
+		}
+	}
+	if w.Ports != "" {
+		lo, hi, err := portRange(w.Ports)
+		if err != nil {
+			return bad("webrtc.ports", "%v", err)
+		}
+		w.portMin, w.portMax = lo, hi
+	}
+	return nil
+}
+
+// portRange reads "min-max" within 1024-65535.
+func portRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("%q is not a range like 10000-20000", s)
+	case lo < 1024 || hi > 65535 || lo >= hi:
+		return 0, 0, fmt.Errorf("%q must be within 1024-65535 with min < max", s)
+	}
+	return lo, hi, nil
+}
+
+func (a *ARIConfig) validate(httpAddr string, mediaIP netip.Addr) error {
+	if a.AgentEndpoint == "" || strings.ContainsAny(a.AgentEndpoint, "/,&[] \t\r\n") {
+		return bad("ari.agent_endpoint", "%q is not a PJSIP endpoint name of Asterisk's pjsip.conf", a.AgentEndpoint)
+	}
+	if a.MediaAddr != "" {
+		ip, err := netip.ParseAddr(a.MediaAddr)
+		if err != nil || ip.IsUnspecified() {
+			return bad("ari.media_addr", "%q is not an address Asterisk can send RTP to", a.MediaAddr)
+		}
+		a.mediaAddr = ip
+	} else {
+		a.mediaAddr = mediaIP
+	}
 	if err := checkURL("ari.url", a.URL, "http", "https"); err != nil {
 		return err
 	}
@@ -408,18 +530,43 @@ func (s *SIPConfig) validate() error {
 	if err := checkAddr("sip.tcp", s.TCP, true); err != nil {
 		return err
 	}
-	lo, hi, ok := strings.Cut(s.RTPPorts, "-")
-	min, err1 := strconv.Atoi(strings.TrimSpace(lo))
-	max, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err := s.validateMedia(); err != nil {
+		return err
+	}
+	if s.MediaTimeout < 0 {
+		return bad("sip.media_timeout", "must not be negative (0 disables)")
+	}
+	if s.TCPIdleTimeout <= 0 {
+		return bad("sip.tcp_idle_timeout", "must be positive: idle TCP connections must be closed")
+	}
+	if (s.AgentAuth.Username == "") != (s.AgentAuth.Password == "") {
+		return bad("sip.agent_auth", "give both username and password, or neither (password: IVRD_SIP_AGENT_AUTH_PASSWORD)")
+	}
+	if s.AgentTLSCA != "" {
+		pem, err := os.ReadFile(s.AgentTLSCA)
+		if err != nil {
+			return bad("sip.agent_tls_ca", "%v", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return bad("sip.agent_tls_ca", "%s holds no PEM certificate", s.AgentTLSCA)
+		}
+		s.agentTLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return nil
+}
+
+// validateMedia checks the RTP ports and the media address, which serve
+// SIP calls and browser agents alike.
+func (s *SIPConfig) validateMedia() error {
+	lo, hi, err := portRange(s.RTPPorts)
 	switch {
-	case !ok || err1 != nil || err2 != nil:
-		return bad("sip.rtp_ports", "%q is not a range like 10000-20000", s.RTPPorts)
-	case min < 1024 || max > 65535 || min >= max:
-		return bad("sip.rtp_ports", "%q must be within 1024-65535 with min < max", s.RTPPorts)
-	case max-min < 2:
+	case err != nil:
+		return bad("sip.rtp_ports", "%v", err)
+	case hi-lo < 2:
 		return bad("sip.rtp_ports", "%q leaves room for no call", s.RTPPorts)
 	}
-	s.rtpMin, s.rtpMax = min, max
+	s.rtpMin, s.rtpMax = lo, hi
 	if s.MediaIP == "" {
 		host := s.UDP
 		if host == "" {
@@ -436,12 +583,6 @@ func (s *SIPConfig) validate() error {
 		return bad("sip.media_ip", "%s cannot be announced in SDP; set sip.media_ip to this host's address", s.MediaIP)
 	}
 	s.mediaIP = ip
-	if s.MediaTimeout < 0 {
-		return bad("sip.media_timeout", "must not be negative (0 disables)")
-	}
-	if s.TCPIdleTimeout <= 0 {
-		return bad("sip.tcp_idle_timeout", "must be positive: idle TCP connections must be closed")
-	}
 	return nil
 }
 

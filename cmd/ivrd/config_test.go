@@ -116,6 +116,15 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"yaml syntax", "sip: [\n", "ivrd.yaml"},
 		{"moh class", "ari:\n  enabled: true\n  password: x\n  moh_class: 'a,b'\n", "ari.moh_class"},
 		{"hold announce", "ari:\n  enabled: true\n  password: x\n  hold_announce: -1s\n", "ari.hold_announce"},
+		{"agent endpoint", "ari:\n  enabled: true\n  password: x\n  agent_endpoint: 'a/b'\n", "ari.agent_endpoint"},
+		{"ari media addr", "ari:\n  enabled: true\n  password: x\n  media_addr: 0.0.0.0\n", "ari.media_addr"},
+		{"half agent auth", "sip:\n  agent_auth: {username: ivrd}\n", "sip.agent_auth"},
+		{"agent tls ca", "sip:\n  agent_tls_ca: /nonexistent/ca.pem\n", "sip.agent_tls_ca"},
+		{"webrtc ip", "webrtc:\n  ips: [somewhere]\n", "webrtc.ips[0]"},
+		{"webrtc ports", "webrtc:\n  ports: 5-4\n", "webrtc.ports"},
+		{"offer timeout", "routing:\n  offer_timeout: 100ms\n", "routing.offer_timeout"},
+		{"agent skill", "routing:\n  agents:\n    - {name: alice, skills: {facturation: 0}}\n", "routing.agents[0].skills.facturation"},
+		{"agent phone", "routing:\n  agents:\n    - {name: alice, phone: 'tel:123'}\n", "routing.agents[0].phone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +136,39 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 				t.Errorf("error %q does not name %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAgentsConfig(t *testing.T) {
+	c, err := configFrom(t, `
+routing:
+  offer_timeout: 20s
+  agents:
+    - name: alice
+      phone: sip:alice@192.0.2.10:5060
+      skills: {facturation: 3, technique: 1}
+      languages: [fr]
+    - name: carol
+webrtc:
+  ports: 30000-31000
+sip:
+  agent_auth: {username: ivrd, password: secret}
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Routing
+	if r.OfferTimeout != 20*time.Second || r.WrapUp != 10*time.Second || len(r.Agents) != 2 {
+		t.Fatalf("routing = %+v", r)
+	}
+	if a := r.Agents[0]; a.Phone != "sip:alice@192.0.2.10:5060" || a.Skills["facturation"] != 3 || !reflect.DeepEqual(a.Languages, []string{"fr"}) {
+		t.Errorf("agent alice = %+v", a)
+	}
+	if c.WebRTC.portMin != 30000 || c.WebRTC.portMax != 31000 || len(c.WebRTC.ips) != 1 || c.WebRTC.ips[0].String() != "127.0.0.1" {
+		t.Errorf("webrtc: ports %d-%d ips %v, want 30000-31000 on the media address", c.WebRTC.portMin, c.WebRTC.portMax, c.WebRTC.ips)
+	}
+	if c.SIP.AgentAuth.Password != "secret" {
+		t.Errorf("sip.agent_auth = %+v", c.SIP.AgentAuth)
 	}
 }
 

@@ -52,7 +52,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer db.Close()
 	calls := store.NewCallLog(db)
-	queues := routing.New(db, routing.WithLogger(log.With("component", "routing")))
+	queues, err := routing.New(db, routing.WithLogger(log.With("component", "routing")), routing.WithConfig(cfg.Routing))
+	if err != nil {
+		return fmt.Errorf("start routing: %w", err)
+	}
+	defer queues.Close()
+	warnAgentsWithoutUser(log, cfg)
 	if n, err := queues.Recover(ctx); err != nil {
 		return fmt.Errorf("recover queues: %w", err)
 	} else if n > 0 {
@@ -126,9 +131,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}()
 
-	var sipSrv *sip.Server
+	// ivrd's own RTP serves SIP calls, and browser agents under Asterisk.
 	var ep *media.Endpoint
-	if cfg.SIP.Enabled {
+	if cfg.SIP.Enabled || (cfg.ARI.Enabled && cfg.WebRTC.Enabled) {
 		ep, err = media.NewEndpoint(media.EndpointConfig{
 			IP:           cfg.SIP.mediaIP,
 			PortMin:      cfg.SIP.rtpMin,
@@ -140,6 +145,24 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("start media: %w", err)
 		}
 		defer ep.Close()
+	}
+	var rtc *media.WebRTC
+	if cfg.WebRTC.Enabled {
+		rtc, err = media.NewWebRTC(media.WebRTCConfig{
+			IPs:        cfg.WebRTC.ips,
+			NAT1To1IPs: cfg.WebRTC.NAT1To1IPs,
+			PortMin:    cfg.WebRTC.portMin,
+			PortMax:    cfg.WebRTC.portMax,
+			Logger:     log.With("component", "webrtc"),
+		})
+		if err != nil {
+			return fmt.Errorf("start webrtc: %w", err)
+		}
+		defer rtc.Close()
+	}
+
+	var sipSrv *sip.Server
+	if cfg.SIP.Enabled {
 		sipSrv, err = sip.NewServer(sip.Config{
 			UDPAddr:        cfg.SIP.UDP,
 			TCPAddr:        cfg.SIP.TCP,
@@ -147,6 +170,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			Media:          ep,
 			TCPIdleTimeout: cfg.SIP.TCPIdleTimeout,
 			UserAgent:      cfg.SIP.UserAgent,
+			AgentAuth:      sip.Credentials{Username: cfg.SIP.AgentAuth.Username, Password: cfg.SIP.AgentAuth.Password},
+			AgentTLS:       cfg.SIP.agentTLS,
 			Logger:         log,
 			Handler: func(ctx context.Context, call ivr.Call) {
 				_ = engine.Serve(ctx, call, "sip")
@@ -162,18 +187,21 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// from the HTTP server below.
 	var ariDrv *asterisk.Driver
 	if cfg.ARI.Enabled {
-		ariDrv, err = newARIDriver(cfg.ARI, engine, log.With("component", "ari"))
+		ariDrv, err = newARIDriver(cfg.ARI, ep, engine, log.With("component", "ari"))
 		if err != nil {
 			return fmt.Errorf("start ari: %w", err)
 		}
 		goRun("ari", ariDrv.Run)
 	}
 
-	api := web.New(web.Config{
+	webCfg := web.Config{
 		Addr:   cfg.HTTP.Addr,
 		Calls:  calls,
 		Queues: queues,
-		Flows:  libStatus{lib},
+		// The agent desk, the supervisors' view and /metrics.
+		Agents:      queues,
+		ActiveCalls: engine.Active,
+		Flows:       libStatus{lib},
 		// Recordings are reached by the configured users only.
 		Recordings: recs,
 		Users:      cfg.HTTP.users(),
@@ -189,7 +217,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		},
 		Pprof:  cfg.HTTP.Pprof,
 		Logger: log.With("component", "http"),
-	})
+	}
+	if rtc != nil {
+		webCfg.WebRTC = web.WebRTCFrom(rtc)
+	}
+	api := web.New(webCfg)
 	goRun("http", api.ListenAndServe)
 
 	select {
@@ -278,6 +310,21 @@ func logRecovery(log *slog.Logger, rep recordings.RecoveryReport) {
 	log.Warn("recordings left over by a previous run", "leftovers", len(rep.Items),
 		"recovered", rep.Count(recordings.RecoveryCompleted), "damaged", rep.Count(recordings.RecoveryDamaged),
 		"quarantined", rep.Count(recordings.RecoveryQuarantined), "pending", rep.Count(recordings.RecoveryPending))
+}
+
+// warnAgentsWithoutUser logs the agents that cannot sign in to the desk:
+// they take calls only once a supervisor makes them available.
+func warnAgentsWithoutUser(log *slog.Logger, cfg *Config) {
+	users := map[string]bool{}
+	for _, u := range cfg.HTTP.Users {
+		users[u.Name] = true
+	}
+	for _, a := range cfg.Routing.Agents {
+		if !users[a.Name] {
+			log.Warn("agent has no http user: it cannot sign in to the desk, a supervisor must set its state",
+				"agent", a.Name)
+		}
+	}
 }
 
 // libStatus adapts the flow library to the web API.
