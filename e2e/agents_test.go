@@ -1,0 +1,320 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/media"
+	"github.com/ivrd/ivrd/sip/siptest"
+)
+
+// serviceAgents is the number of the agents flow (testdata/flows-agents).
+const serviceAgents = "4400"
+
+// Tones: the caller's voice and the agents' (different, so that each side
+// can tell whose audio it hears).
+const (
+	callerHz = 400.0
+	agentHz  = 1000.0
+)
+
+// minTalk is how long audio must flow both ways.
+const minTalk = 3 * time.Second
+
+// startAgentsIvrd starts an ivrd on the agents flow with users (see
+// newUsers) and the given routing: section body (indented by two spaces).
+func startAgentsIvrd(t *testing.T, usersYAML, routingYAML, extra string) *ivrdProc {
+	t.Helper()
+	return startIvrd(t, ivrdOptions{
+		Flows:  "testdata/flows-agents",
+		HTTP:   usersYAML,
+		Config: "routing:\n" + routingYAML + extra,
+	})
+}
+
+// setState sets an agent's state with its own token, as its desk does.
+func (p *ivrdProc) setState(t testing.TB, token, state string) {
+	t.Helper()
+	code, body := p.api(t, "POST", token, "/api/agent/state", strings.NewReader(`{"state":"`+state+`"}`))
+	if code != http.StatusOK {
+		t.Fatalf("set agent state %s: status %d: %s", state, code, body)
+	}
+}
+
+// agentStatus is an agent as GET /api/agent gives it.
+type agentStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+func (p *ivrdProc) agentState(t testing.TB, token string) string {
+	t.Helper()
+	code, body := p.api(t, "GET", token, "/api/agent", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/agent: status %d: %s", code, body)
+	}
+	var a agentStatus
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("GET /api/agent: %v: %s", err, body)
+	}
+	return a.State
+}
+
+// dialTone calls service on ivrd (or target) sending a tone of hz as its
+// voice; it records what it receives. The call is closed when the test
+// ends.
+func dialTone(t testing.TB, target, service, user string, hz float64) *rawCall {
+	t.Helper()
+	server, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua, err := siptest.NewUA(server.AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call, err := ua.Invite(ctx, service, siptest.WithUser(user), siptest.WithTone(hz))
+	if err != nil {
+		ua.Close()
+		t.Fatalf("call %s: %v", service, err)
+	}
+	c := &rawCall{Call: call}
+	t.Cleanup(func() {
+		c.Close()
+		c.wg.Wait()
+		ua.Close()
+	})
+	c.wg.Add(1)
+	go c.record()
+	return c
+}
+
+// press sends keys as RFC 4733 events, one after the other.
+func (c *rawCall) press(t testing.TB, keys string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := c.SendDTMF(context.Background(), k, 5); err != nil {
+			t.Fatalf("press %c: %v", k, err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+}
+
+// audioSince decodes the μ-law audio received since at.
+func (c *rawCall) audioSince(at time.Time) (samples []int16, packets int) {
+	for _, p := range c.packets() {
+		if p.At.Before(at) || p.PayloadType != 0 {
+			continue
+		}
+		buf := make([]int16, len(p.Payload))
+		media.DecodeUlaw(buf, p.Payload)
+		samples = append(samples, buf...)
+		packets++
+	}
+	return samples, packets
+}
+
+// waitAgent waits until the call record of the caller says an agent took
+// the call, and returns it.
+func (p *ivrdProc) waitAgent(t testing.TB, driver, caller string, timeout time.Duration) *ivr.CallRecord {
+	t.Helper()
+	return p.waitCallBy(t, driver, caller, timeout, func(r *ivr.CallRecord) bool {
+		return r.Agent != "" || r.EndedAt != nil
+	})
+}
+
+// checkConversation checks a finished call record: the agent, the parts'
+// lengths, who hung up.
+func checkConversation(t testing.TB, rec *ivr.CallRecord, agent, endedBy string) {
+	t.Helper()
+	if rec.Outcome != ivr.OutcomeConnected || rec.Agent != agent || rec.EndedBy != endedBy {
+		t.Errorf("record: outcome %q agent %q ended by %q, want connected to %s, ended by %s; %s",
+			rec.Outcome, rec.Agent, rec.EndedBy, agent, endedBy, dump(rec))
+	}
+	if rec.QueuedAt == nil || rec.ConnectedAt == nil || rec.EndedAt == nil {
+		t.Fatalf("record misses times: queued %v connected %v ended %v", rec.QueuedAt, rec.ConnectedAt, rec.EndedAt)
+	}
+	ivrPart := rec.QueuedAt.Sub(rec.StartedAt)
+	wait := rec.ConnectedAt.Sub(*rec.QueuedAt)
+	talk := rec.EndedAt.Sub(*rec.ConnectedAt)
+	if ivrPart <= 0 || rec.Talk < minTalk || absDur(rec.QueueWait-wait) > 200*time.Millisecond || absDur(rec.Talk-talk) > 200*time.Millisecond {
+		t.Errorf("parts: ivr %v, wait %v (record %v), talk %v (record %v); want talk >= %v",
+			ivrPart, wait, rec.QueueWait, talk, rec.Talk, minTalk)
+	}
+	b, _ := json.Marshal(rec)
+	for _, k := range []string{`"ivr_seconds"`, `"queue_wait_seconds"`, `"talk_seconds"`, `"agent":"` + agent + `"`} {
+		if !bytes.Contains(b, []byte(k)) {
+			t.Errorf("record JSON lacks %s: %s", k, b)
+		}
+	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// checkTone fails unless samples hold at least d of the tone of hz.
+func checkTone(t testing.TB, what string, samples []int16, hz float64, d time.Duration) {
+	t.Helper()
+	if len(samples) < int(d.Seconds()*8000) {
+		t.Errorf("%s: %d samples, want at least %v of audio", what, len(samples), d)
+		return
+	}
+	if share := siptest.ToneShare(samples, hz); share < 0.8 {
+		t.Errorf("%s: %.0f Hz makes %.2f of the energy, want most of it (level %.0f)", what, hz, share, siptest.Level(samples))
+	}
+}
+
+// checkRecordedConversation fetches the call's recording and checks it is
+// stereo with the caller's tone on the left and the agent's on the right
+// for at least minTalk.
+func (p *ivrdProc) checkRecordedConversation(t testing.TB, token, callID string) {
+	t.Helper()
+	r := p.waitRecording(t, token, callID, 15*time.Second)
+	path := p.download(t, token, r.ID)
+	left, right := stereoWAV(t, path)
+	// The conversation is the end of the recording (the IVR part comes
+	// first): take its last minTalk.
+	n := int(minTalk.Seconds() * 8000)
+	if len(left) < n {
+		t.Fatalf("recording %s: %d frames, want at least %v", r.ID, len(left), minTalk)
+	}
+	// Leave out the last half second, where either may have hung up.
+	end := len(left) - 4000
+	checkTone(t, "recording, left (caller)", left[end-n+4000:end], callerHz, minTalk-500*time.Millisecond)
+	checkTone(t, "recording, right (agent)", right[end-n+4000:end], agentHz, minTalk-500*time.Millisecond)
+}
+
+// stereoWAV reads a 16-bit stereo WAV.
+func stereoWAV(t testing.TB, path string) (left, right []int16) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		t.Fatalf("%s is not a WAV file", path)
+	}
+	var channels, bits uint16
+	for off := 12; off+8 <= len(b); {
+		id, size := string(b[off:off+4]), int(binary.LittleEndian.Uint32(b[off+4:off+8]))
+		body := b[off+8 : min(off+8+size, len(b))]
+		switch id {
+		case "fmt ":
+			channels, bits = binary.LittleEndian.Uint16(body[2:4]), binary.LittleEndian.Uint16(body[14:16])
+		case "data":
+			if channels != 2 || bits != 16 {
+				t.Fatalf("%s: %d channels of %d bits, want 16-bit stereo", path, channels, bits)
+			}
+			for i := 0; i+4 <= len(body); i += 4 {
+				left = append(left, int16(binary.LittleEndian.Uint16(body[i:])))
+				right = append(right, int16(binary.LittleEndian.Uint16(body[i+2:])))
+			}
+			return left, right
+		}
+		off += 8 + size + size%2
+	}
+	t.Fatalf("%s: no data chunk", path)
+	return nil, nil
+}
+
+// startPhone starts a baresip softphone answering as an agent (answer
+// "auto" or "manual").
+func startPhone(t *testing.T, user, answer string) *siptest.Baresip {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := siptest.StartBaresip(ctx, siptest.BaresipConfig{Dir: t.TempDir(), User: user, Tone: agentHz, Answer: answer})
+	if err != nil {
+		cancel()
+		t.Fatalf("start baresip %s: %v", user, err)
+	}
+	t.Cleanup(func() {
+		b.Close()
+		cancel()
+		if t.Failed() {
+			t.Logf("baresip %s:\n%s", user, tail(b.Output(), 4000))
+		}
+	})
+	return b
+}
+
+// TestAgentPhone: a caller presses 1 and waits; alice, available, is
+// offered the call, her phone (baresip answering by itself) rings and
+// answers; caller and agent hear each other for more than 3 s; alice hangs
+// up. The call record names her and times each part; the recording has the
+// caller on the left and alice on the right.
+func TestAgentPhone(t *testing.T) {
+	t.Parallel()
+	phone := startPhone(t, "alice", "auto")
+	users, usersYAML := newUsers(t, "admin", "agent-alice")
+	p := startAgentsIvrd(t, usersYAML, fmt.Sprintf(`  offer_timeout: 10s
+  wrap_up: 1s
+  agents:
+    - {name: agent-alice, phone: "%s", skills: {technique: 2}, languages: [fr]}
+`, phone.URI()), "")
+	alice := users["agent-alice"].token
+	p.setState(t, alice, "available")
+
+	caller := dialTone(t, p.sipAddr, serviceAgents, "0611000001", callerHz)
+	caller.press(t, "1")
+	rec := p.waitAgent(t, "sip", "0611000001", 30*time.Second)
+	if rec.Agent != "agent-alice" {
+		t.Fatalf("call not taken by alice: %s", dump(rec))
+	}
+	connected := time.Now()
+	if st := p.agentState(t, alice); st != "busy" {
+		t.Errorf("alice is %q during the call, want busy", st)
+	}
+	time.Sleep(minTalk + 2*time.Second)
+
+	// alice hangs up: ivrd hangs up the caller.
+	if err := phone.Command("b"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-caller.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller was not hung up after the agent")
+	}
+	rec = p.waitCall(t, rec.ID, 10*time.Second, ended)
+	checkConversation(t, rec, "agent-alice", ivr.EndedByAgent)
+
+	heard, packets := caller.audioSince(connected.Add(500 * time.Millisecond))
+	if packets < int(minTalk/(20*time.Millisecond)) {
+		t.Errorf("the caller got %d RTP packets from the agent, want %v of them", packets, minTalk)
+	}
+	checkTone(t, "the caller hears", heard, agentHz, minTalk)
+	if err := phone.Close(); err != nil {
+		t.Logf("close baresip: %v", err)
+	}
+	calls, err := phone.Received()
+	if err != nil || len(calls) != 1 {
+		t.Fatalf("baresip recorded %d calls (%v), want 1", len(calls), err)
+	}
+	got := calls[0]
+	if len(got) > 8000 {
+		got = got[4000 : len(got)-4000] // leave out the edges
+	}
+	checkTone(t, "the agent hears", got, callerHz, minTalk)
+	p.checkRecordedConversation(t, users["admin"].token, rec.ID)
+
+	// After the wrap-up, alice is available again.
+	if !waitFor(5*time.Second, func() bool { return p.agentState(t, alice) == "available" }) {
+		t.Errorf("alice is %q after the wrap-up, want available", p.agentState(t, alice))
+	}
+}
