@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/media"
 	"github.com/ivrd/ivrd/sip/siptest"
+	"github.com/ivrd/ivrd/web/webtest"
 )
 
 // serviceAgents is the number of the agents flow (testdata/flows-agents).
@@ -317,4 +319,73 @@ func TestAgentPhone(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return p.agentState(t, alice) == "available" }) {
 		t.Errorf("alice is %q after the wrap-up, want available", p.agentState(t, alice))
 	}
+}
+
+// TestAgentBrowser: carol works in the desk, in headless Chromium. A caller
+// presses 2 and types an account number; the desk shows the offer with its
+// screen-pop before carol accepts; she accepts, her browser and the caller
+// hear each other over WebRTC for more than 3 s, and she hangs up from the
+// desk.
+func TestAgentBrowser(t *testing.T) {
+	t.Parallel()
+	users, usersYAML := newUsers(t, "admin", "agent-carol")
+	p := startAgentsIvrd(t, usersYAML, `  offer_timeout: 20s
+  wrap_up: 2s
+  agents:
+    - {name: agent-carol, skills: {facturation: 1}, languages: [fr]}
+`, "")
+	mic := t.TempDir() + "/mic.wav"
+	if out, err := exec.Command("sox", "-n", "-r", "48000", "-c", "1", "-b", "16", mic,
+		"synth", "60", "sine", fmt.Sprint(agentHz), "vol", "0.3").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v: %s", err, out)
+	}
+	page := webtest.Start(t, webtest.WithFakeAudio(mic)).NewPage(t)
+	page.OpenDesk(p.httpURL, users["agent-carol"].token)
+	page.Click("#btn-available")
+	page.WaitText("#agent-state", "Disponible")
+
+	caller := dialTone(t, p.sipAddr, serviceAgents, "0622000002", callerHz)
+	caller.press(t, "2123456#")
+
+	// The screen-pop, before carol accepts.
+	page.WaitVisible("#offer")
+	for sel, want := range map[string]string{
+		"#offer .pop-intent":               "contester_facture",
+		"#offer .pop-queue":                "facturation",
+		"#offer .pop-caller":               "0622000002",
+		"#offer .pop-consent":              "Acceptée",
+		"#offer .pop-language":             "fr",
+		`#offer [data-var="account"]`:      "123456",
+		`#offer .pop-path li:nth-child(2)`: "motif",
+	} {
+		page.WaitText(sel, want)
+	}
+	page.Click("#btn-accept")
+	rec := p.waitAgent(t, "sip", "0622000002", 20*time.Second)
+	if rec.Agent != "agent-carol" {
+		t.Fatalf("call not taken by carol: %s", dump(rec))
+	}
+	connected := time.Now()
+	st := page.WaitPeerStats(webtest.DeskPeer, "the caller's audio for 3 s", func(s webtest.RTCStats) bool {
+		return s.PacketsReceived >= int64(minTalk/(20*time.Millisecond)) && s.TotalAudioEnergy > 0 && s.PacketsSent >= 150
+	})
+	t.Logf("browser: %s in, %s out, %d packets in, %d out, energy %.3f, via %s", st.InboundCodec, st.OutboundCodec,
+		st.PacketsReceived, st.PacketsSent, st.TotalAudioEnergy, st.RemoteAddress)
+	time.Sleep(time.Second)
+
+	page.Click("#conversations .hangup")
+	select {
+	case <-caller.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller was not hung up after the agent")
+	}
+	rec = p.waitCall(t, rec.ID, 10*time.Second, ended)
+	checkConversation(t, rec, "agent-carol", ivr.EndedByAgent)
+	heard, packets := caller.audioSince(connected.Add(500 * time.Millisecond))
+	if packets < int(minTalk/(20*time.Millisecond)) {
+		t.Errorf("the caller got %d RTP packets from the browser, want %v of them", packets, minTalk)
+	}
+	checkTone(t, "the caller hears", heard, agentHz, minTalk)
+	page.WaitVisible("#wrapup")
+	p.checkRecordedConversation(t, users["admin"].token, rec.ID)
 }

@@ -368,6 +368,9 @@ function renderOffer(offer) {
   $('#btn-accept').hidden = !!offer.phone;
 }
 
+// builtinVars are set by ivrd on every call (flows/README.md).
+const builtinVars = new Set(['caller', 'dialled', 'call_id', 'language']);
+
 // fillScreenPop shows everything the IVR learned about a contact.
 function fillScreenPop(box, c, waiting) {
   box.replaceChildren();
@@ -392,7 +395,9 @@ function fillScreenPop(box, c, waiting) {
   }
   box.append(dl);
 
-  const vars = Object.entries(c.vars || {}).filter(([k]) => k !== consentVar);
+  // What the caller typed or chose; the call's own variables (number,
+  // language, ids) are shown above or mean nothing to the agent.
+  const vars = Object.entries(c.vars || {}).filter(([k]) => k !== consentVar && !builtinVars.has(k));
   if (vars.length) {
     box.append(el('h4', '', 'Saisies'));
     const v = el('dl', 'pop-vars');
