@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/asterisk/asterisktest"
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/media"
 	"github.com/ivrd/ivrd/sip/siptest"
@@ -388,4 +389,99 @@ func TestAgentBrowser(t *testing.T) {
 	checkTone(t, "the caller hears", heard, agentHz, minTalk)
 	page.WaitVisible("#wrapup")
 	p.checkRecordedConversation(t, users["admin"].token, rec.ID)
+}
+
+// TestAgentsUnderAsterisk: the same two ways to an agent when Asterisk
+// answers the caller and hands the call to ivrd over ARI: alice's phone
+// rung through Asterisk's agents endpoint, and carol in the desk, whose
+// WebRTC leg joins the caller's mixing bridge through an ExternalMedia
+// channel. Each time audio flows both ways and the agent hangs up.
+func TestAgentsUnderAsterisk(t *testing.T) {
+	t.Parallel()
+	ast := asterisktest.Start(t, asterisktest.Options{})
+	phone := startPhone(t, "alice", "auto")
+	users, usersYAML := newUsers(t, "admin", "agent-alice", "agent-carol")
+	p := startAgentsIvrd(t, usersYAML, fmt.Sprintf(`  offer_timeout: 20s
+  wrap_up: 1s
+  agents:
+    - {name: agent-alice, phone: "%s", skills: {technique: 1}, languages: [fr]}
+    - {name: agent-carol, skills: {facturation: 1}, languages: [fr]}
+`, phone.URI()), fmt.Sprintf(`ari:
+  enabled: true
+  url: %s
+  user: %s
+  password: %q
+  app: %s
+  reconnect_min: 100ms
+  reconnect_max: 1s
+`, ast.ARIURL, ast.User, ast.Password, ast.App))
+	waitStasisApp(t, ast)
+	admin := users["admin"].token
+
+	t.Run("phone", func(t *testing.T) {
+		p.setState(t, users["agent-alice"].token, "available")
+		caller := dialTone(t, ast.SIPAddr, serviceAgents, "0633000003", callerHz)
+		caller.press(t, "1")
+		rec := p.waitAgent(t, "ari", "0633000003", 30*time.Second)
+		if rec.Agent != "agent-alice" {
+			t.Fatalf("call not taken by alice: %s", dump(rec))
+		}
+		connected := time.Now()
+		time.Sleep(minTalk + 2*time.Second)
+		if err := phone.Command("b"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-caller.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the caller was not hung up after the agent")
+		}
+		rec = p.waitCall(t, rec.ID, 10*time.Second, ended)
+		checkConversation(t, rec, "agent-alice", ivr.EndedByAgent)
+		heard, _ := caller.audioSince(connected.Add(500 * time.Millisecond))
+		checkTone(t, "the caller hears", heard, agentHz, minTalk)
+		phone.Close()
+		calls, err := phone.Received()
+		if err != nil || len(calls) != 1 || len(calls[0]) < 8000 {
+			t.Fatalf("baresip recorded %d calls (%v), want 1", len(calls), err)
+		}
+		checkTone(t, "the agent hears", calls[0][4000:len(calls[0])-4000], callerHz, minTalk)
+		p.checkRecordedConversation(t, admin, rec.ID)
+	})
+
+	t.Run("browser", func(t *testing.T) {
+		mic := t.TempDir() + "/mic.wav"
+		if out, err := exec.Command("sox", "-n", "-r", "48000", "-c", "1", "-b", "16", mic,
+			"synth", "60", "sine", fmt.Sprint(agentHz), "vol", "0.3").CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v: %s", err, out)
+		}
+		page := webtest.Start(t, webtest.WithFakeAudio(mic)).NewPage(t)
+		page.OpenDesk(p.httpURL, users["agent-carol"].token)
+		page.Click("#btn-available")
+		page.WaitText("#agent-state", "Disponible")
+		caller := dialTone(t, ast.SIPAddr, serviceAgents, "0633000004", callerHz)
+		caller.press(t, "2123456#")
+		page.WaitText("#offer .pop-intent", "contester_facture")
+		page.Click("#btn-accept")
+		rec := p.waitAgent(t, "ari", "0633000004", 20*time.Second)
+		if rec.Agent != "agent-carol" {
+			t.Fatalf("call not taken by carol: %s", dump(rec))
+		}
+		connected := time.Now()
+		page.WaitPeerStats(webtest.DeskPeer, "the caller's audio for 3 s", func(s webtest.RTCStats) bool {
+			return s.PacketsReceived >= int64(minTalk/(20*time.Millisecond)) && s.TotalAudioEnergy > 0
+		})
+		time.Sleep(time.Second)
+		page.Click("#conversations .hangup")
+		select {
+		case <-caller.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the caller was not hung up after the agent")
+		}
+		rec = p.waitCall(t, rec.ID, 10*time.Second, ended)
+		checkConversation(t, rec, "agent-carol", ivr.EndedByAgent)
+		heard, _ := caller.audioSince(connected.Add(500 * time.Millisecond))
+		checkTone(t, "the caller hears", heard, agentHz, minTalk)
+		p.checkRecordedConversation(t, admin, rec.ID)
+	})
 }
