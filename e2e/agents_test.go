@@ -485,3 +485,142 @@ func TestAgentsUnderAsterisk(t *testing.T) {
 		p.checkRecordedConversation(t, admin, rec.ID)
 	})
 }
+
+// TestAgentsOrder: bob has waited longest but lets his phone ring: the
+// offer times out, bob goes away and alice takes the call. A billing call
+// that only bob could take waits, and when alice is free again she takes
+// the technical call that came after it, never the billing one.
+func TestAgentsOrder(t *testing.T) {
+	t.Parallel()
+	alicePhone := startPhone(t, "alice", "auto")
+	bobPhone := startPhone(t, "bob", "manual")
+	users, usersYAML := newUsers(t, "supervisor", "agent-alice", "agent-bob")
+	p := startAgentsIvrd(t, usersYAML, fmt.Sprintf(`  offer_timeout: 3s
+  wrap_up: 2s
+  no_answer: away
+  agents:
+    - {name: agent-alice, phone: "%s", skills: {technique: 1}, languages: [fr]}
+    - {name: agent-bob, phone: "%s", skills: {technique: 1, facturation: 1}, languages: [fr]}
+`, alicePhone.URI(), bobPhone.URI()), "")
+	alice, bob := users["agent-alice"].token, users["agent-bob"].token
+	p.setState(t, bob, "available")
+	time.Sleep(300 * time.Millisecond) // bob is idle the longest
+	p.setState(t, alice, "available")
+
+	// B: technical, offered to bob first; his phone rings out.
+	b := dialTone(t, p.sipAddr, serviceAgents, "0644000001", callerHz)
+	b.press(t, "1")
+	recB := p.waitAgent(t, "sip", "0644000001", 40*time.Second)
+	if recB.Agent != "agent-alice" {
+		t.Fatalf("B taken by %q, want alice after bob's offer timed out: %s", recB.Agent, dump(recB))
+	}
+	if wait := recB.ConnectedAt.Sub(*recB.QueuedAt); wait < 3*time.Second {
+		t.Errorf("B connected %v after queueing, want after bob's 3 s offer", wait)
+	}
+	if st := p.agentState(t, bob); st != "away" {
+		t.Errorf("bob is %q after letting the offer ring out, want away", st)
+	}
+	if !strings.Contains(bobPhone.Output(), "0644000001") {
+		t.Errorf("bob's phone never rang for B:\n%s", bobPhone.Output())
+	}
+
+	// A: billing, only bob could take it; C: technical, after A.
+	a := dialTone(t, p.sipAddr, serviceAgents, "0644000002", callerHz)
+	a.press(t, "21234#")
+	p.waitCallBy(t, "sip", "0644000002", 20*time.Second, func(r *ivr.CallRecord) bool { return r.Outcome == ivr.OutcomeQueued })
+	c := dialTone(t, p.sipAddr, serviceAgents, "0644000003", callerHz)
+	c.press(t, "1")
+	p.waitCallBy(t, "sip", "0644000003", 20*time.Second, func(r *ivr.CallRecord) bool { return r.Outcome == ivr.OutcomeQueued })
+
+	// alice hangs up B; after her wrap-up she is offered C, not A.
+	if err := alicePhone.Command("b"); err != nil {
+		t.Fatal(err)
+	}
+	hungUp := time.Now()
+	recC := p.waitAgent(t, "sip", "0644000003", 20*time.Second)
+	if recC.Agent != "agent-alice" {
+		t.Fatalf("C taken by %q, want alice: %s", recC.Agent, dump(recC))
+	}
+	if d := recC.ConnectedAt.Sub(hungUp); d < 1500*time.Millisecond {
+		t.Errorf("C connected %v after alice hung up B, want after her 2 s wrap-up", d)
+	}
+	code, body := p.api(t, "GET", users["supervisor"].token, "/api/board", nil)
+	if code != http.StatusOK {
+		t.Fatalf("board: %d %s", code, body)
+	}
+	var board struct {
+		Queues []struct {
+			Name    string `json:"name"`
+			Waiting []struct {
+				Caller    string `json:"caller"`
+				Position  int    `json:"position"`
+				OfferedTo string `json:"offered_to"`
+			} `json:"waiting"`
+		} `json:"queues"`
+	}
+	if err := json.Unmarshal(body, &board); err != nil {
+		t.Fatal(err)
+	}
+	var waitingA bool
+	for _, q := range board.Queues {
+		for _, w := range q.Waiting {
+			if w.Caller == "0644000002" {
+				waitingA = q.Name == "facturation" && w.Position == 1 && w.OfferedTo == ""
+			}
+		}
+	}
+	if !waitingA {
+		t.Errorf("A is not first in facturation, unoffered: %s", body)
+	}
+
+	// A gives up; nobody ever took it.
+	a.Bye(context.Background())
+	recA := p.waitCallBy(t, "sip", "0644000002", 10*time.Second, ended)
+	if recA.Outcome != ivr.OutcomeAbandoned || recA.Agent != "" {
+		t.Errorf("A: outcome %q agent %q, want abandoned with no agent", recA.Outcome, recA.Agent)
+	}
+	c.Bye(context.Background())
+	recC = p.waitCall(t, recC.ID, 10*time.Second, ended)
+	if recC.EndedBy != ivr.EndedByCaller {
+		t.Errorf("C ended by %q, want the caller", recC.EndedBy)
+	}
+}
+
+// TestAgentCancelledWhenCallerHangsUp: the caller hangs up while bob's
+// phone rings: the phone's call is cancelled, the contact recorded as
+// abandoned, and bob is free again.
+func TestAgentCancelledWhenCallerHangsUp(t *testing.T) {
+	t.Parallel()
+	bobPhone := startPhone(t, "bob", "manual")
+	users, usersYAML := newUsers(t, "agent-bob")
+	p := startAgentsIvrd(t, usersYAML, fmt.Sprintf(`  offer_timeout: 30s
+  agents:
+    - {name: agent-bob, phone: "%s", skills: {technique: 1}, languages: [fr]}
+`, bobPhone.URI()), "")
+	bob := users["agent-bob"].token
+	p.setState(t, bob, "available")
+	caller := dialTone(t, p.sipAddr, serviceAgents, "0655000001", callerHz)
+	caller.press(t, "1")
+	if !waitFor(20*time.Second, func() bool { return p.agentState(t, bob) == "offered" }) {
+		t.Fatalf("bob was never offered the call (state %q)", p.agentState(t, bob))
+	}
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(bobPhone.Output(), "0655000001") }) {
+		t.Fatalf("bob's phone does not ring:\n%s", bobPhone.Output())
+	}
+	caller.Bye(context.Background())
+	rec := p.waitCallBy(t, "sip", "0655000001", 10*time.Second, ended)
+	if rec.Outcome != ivr.OutcomeAbandoned || rec.Agent != "" {
+		t.Errorf("record: outcome %q agent %q, want abandoned", rec.Outcome, rec.Agent)
+	}
+	if !waitFor(5*time.Second, func() bool {
+		return strings.Contains(bobPhone.Output(), "terminated") || strings.Contains(bobPhone.Output(), "closed")
+	}) {
+		t.Errorf("bob's phone still rings after the caller hung up:\n%s", bobPhone.Output())
+	}
+	if !p.logHas("CANCEL") {
+		t.Errorf("no CANCEL sent to bob's phone")
+	}
+	if !waitFor(5*time.Second, func() bool { return p.agentState(t, bob) == "available" }) {
+		t.Errorf("bob is %q after the caller left, want available", p.agentState(t, bob))
+	}
+}

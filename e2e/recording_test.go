@@ -513,10 +513,12 @@ func TestRecordingAccess(t *testing.T) {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
+	phone := startPhone(t, "agent1", "auto")
 	p := startIvrd(t, ivrdOptions{
-		Flows:  "testdata/flows-record",
-		HTTP:   usersYAML,
-		Config: "recordings:\n  encryption_key: " + hex.EncodeToString(key) + "\n",
+		Flows: "testdata/flows-record",
+		HTTP:  usersYAML,
+		Config: "recordings:\n  encryption_key: " + hex.EncodeToString(key) + "\n" +
+			"routing:\n  agents:\n    - {name: agent-1, phone: \"" + phone.URI() + "\"}\n",
 	})
 	admin, sup := users["admin"].token, users["supervisor"].token
 	agent1, agent2 := users["agent-1"].token, users["agent-2"].token
@@ -530,11 +532,18 @@ func TestRecordingAccess(t *testing.T) {
 	if c.Vars[ivr.VarConsent] != "accepted" {
 		t.Errorf("the queued contact's %s is %q, want accepted: the agent must see it", ivr.VarConsent, c.Vars[ivr.VarConsent])
 	}
-	// agent-1 takes the call: the recording is then of one of its calls.
-	if code, body := p.api(t, "POST", agent1, "/api/contacts/"+c.ID+"/connect", nil); code != http.StatusOK && code != http.StatusNoContent {
+	// agent-1 picks the call from the queue, its phone answers: the
+	// recording is then of one of its calls.
+	p.setState(t, agent1, "available")
+	if code, body := p.api(t, "POST", agent1, "/api/contacts/"+c.ID+"/connect", nil); code != http.StatusAccepted {
 		t.Fatalf("agent-1 connect: status %d: %s", code, body)
 	}
-	s.cancel()
+	p.waitCall(t, live.ID, 15*time.Second, func(r *ivr.CallRecord) bool { return r.Agent == "agent-1" })
+	time.Sleep(time.Second)
+	if err := phone.Command("b"); err != nil { // agent-1 hangs up
+		t.Fatal(err)
+	}
+	defer s.cancel()
 	rec := p.waitCall(t, live.ID, 20*time.Second, ended)
 	r := p.waitRecording(t, admin, rec.ID, 15*time.Second)
 	if !r.Encrypted {
