@@ -624,3 +624,161 @@ func TestAgentCancelledWhenCallerHangsUp(t *testing.T) {
 		t.Errorf("bob is %q after the caller left, want available", p.agentState(t, bob))
 	}
 }
+
+// TestServiceLevel runs a scripted quarter of an hour and checks the
+// figures of /api/stats and /metrics against the ones worked out by hand.
+// Threshold 4 s, short abandons under 1 s, one agent:
+//
+//	c1 answered at once                 answered in threshold
+//	c2 answered after about 6 s         answered, over the threshold
+//	c3 hangs up at once while waiting   short abandon
+//	c4 hangs up after about 2.5 s       abandon
+//
+// offered 4, answered 2 (1 within 4 s), abandoned 2 (1 short): service
+// level 1 / (4 - 1) = 0.333, abandon rate 2 / 4 = 0.5, average speed of
+// answer about (0 + 6) / 2 = 3 s.
+func TestServiceLevel(t *testing.T) {
+	t.Parallel()
+	phone := startPhone(t, "alice", "auto")
+	users, usersYAML := newUsers(t, "supervisor", "agent-alice")
+	p := startAgentsIvrd(t, usersYAML, fmt.Sprintf(`  wrap_up: 0s
+  service_level: {threshold: 4s, short_abandon: 1s}
+  agents:
+    - {name: agent-alice, phone: "%s", skills: {technique: 1}, languages: [fr]}
+`, phone.URI()), "")
+	alice, sup := users["agent-alice"].token, users["supervisor"].token
+	queued := func(caller string) *ivr.CallRecord {
+		return p.waitCallBy(t, "sip", caller, 30*time.Second, func(r *ivr.CallRecord) bool { return r.Outcome == ivr.OutcomeQueued })
+	}
+	hangUp := func(c *rawCall, caller string) *ivr.CallRecord {
+		c.Bye(context.Background())
+		return p.waitCallBy(t, "sip", caller, 10*time.Second, ended)
+	}
+	var waits []time.Duration
+
+	p.setState(t, alice, "available")
+	c1 := dialTone(t, p.sipAddr, serviceAgents, "0666000001", callerHz)
+	c1.press(t, "1")
+	r1 := p.waitAgent(t, "sip", "0666000001", 30*time.Second)
+	waits = append(waits, r1.ConnectedAt.Sub(*r1.QueuedAt))
+	time.Sleep(500 * time.Millisecond)
+	hangUp(c1, "0666000001")
+	if !waitFor(5*time.Second, func() bool { return p.agentState(t, alice) == "available" }) {
+		t.Fatal("alice not available after c1")
+	}
+
+	p.setState(t, alice, "away")
+	c2 := dialTone(t, p.sipAddr, serviceAgents, "0666000002", callerHz)
+	c2.press(t, "1")
+	queued("0666000002")
+	time.Sleep(6 * time.Second)
+	p.setState(t, alice, "available")
+	r2 := p.waitAgent(t, "sip", "0666000002", 10*time.Second)
+	waits = append(waits, r2.ConnectedAt.Sub(*r2.QueuedAt))
+	time.Sleep(500 * time.Millisecond)
+	hangUp(c2, "0666000002")
+	if !waitFor(5*time.Second, func() bool { return p.agentState(t, alice) == "available" }) {
+		t.Fatal("alice not available after c2")
+	}
+
+	p.setState(t, alice, "away")
+	c3 := dialTone(t, p.sipAddr, serviceAgents, "0666000003", callerHz)
+	c3.press(t, "1")
+	queued("0666000003")
+	r3 := hangUp(c3, "0666000003")
+	c4 := dialTone(t, p.sipAddr, serviceAgents, "0666000004", callerHz)
+	c4.press(t, "1")
+	queued("0666000004")
+	time.Sleep(2500 * time.Millisecond)
+	r4 := hangUp(c4, "0666000004")
+	if r3.QueueWait >= time.Second || r4.QueueWait < time.Second || waits[0] >= 4*time.Second || waits[1] <= 4*time.Second {
+		t.Fatalf("the script did not run as planned: waits %v, abandons after %v and %v", waits, r3.QueueWait, r4.QueueWait)
+	}
+	wantASA := (waits[0] + waits[1]).Seconds() / 2
+
+	code, body := p.api(t, "GET", sup, "/api/stats", nil)
+	if code != http.StatusOK {
+		t.Fatalf("/api/stats: %d %s", code, body)
+	}
+	var stats struct {
+		Intervals []struct {
+			Name  string           `json:"name"`
+			Total statsFigures     `json:"total"`
+			Queue []map[string]any `json:"queues"`
+		} `json:"intervals"`
+	}
+	if err := json.Unmarshal(body, &stats); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, in := range stats.Intervals {
+		if in.Name != "15m" && in.Name != "today" {
+			continue
+		}
+		found = true
+		got := in.Total
+		if got.Offered != 4 || got.Answered != 2 || got.AnsweredInThreshold != 1 || got.Abandoned != 2 || got.ShortAbandoned != 1 ||
+			got.ServiceLevel == nil || !near(*got.ServiceLevel, 1.0/3, 0.001) ||
+			got.AbandonRate == nil || !near(*got.AbandonRate, 0.5, 0.001) ||
+			got.ASA == nil || !near(*got.ASA, wantASA, 0.3) {
+			t.Errorf("%s: %s, want offered 4, answered 2 (1 in threshold), abandoned 2 (1 short), SL 0.333, abandon rate 0.5, ASA %.2f",
+				in.Name, dump(got), wantASA)
+		}
+	}
+	if !found {
+		t.Fatalf("no 15m or today interval: %s", body)
+	}
+
+	code, body = p.api(t, "GET", "", "/metrics", nil)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	metrics := string(body)
+	for _, want := range []struct {
+		sample string
+		value  float64
+	}{
+		{`ivrd_offered_contacts{interval="15m"}`, 4},
+		{`ivrd_answered_in_threshold_contacts{interval="15m"}`, 1},
+		{`ivrd_service_level_ratio{interval="15m"}`, 1.0 / 3},
+		{`ivrd_abandon_rate_ratio{interval="15m"}`, 0.5},
+		{`ivrd_queue_service_level_ratio{queue="technique",interval="15m"}`, 1.0 / 3},
+		{`ivrd_asa_seconds{interval="15m"}`, wantASA},
+		{`ivrd_service_level_threshold_seconds`, 4},
+	} {
+		v, ok := metricValue(metrics, want.sample)
+		if !ok || !near(v, want.value, 0.3) {
+			t.Errorf("/metrics %s = %v (found %v), want %.3f", want.sample, v, ok, want.value)
+		}
+	}
+}
+
+// statsFigures are the fields of routing.QueueStats the test checks.
+type statsFigures struct {
+	Offered             int      `json:"offered"`
+	Answered            int      `json:"answered"`
+	AnsweredInThreshold int      `json:"answered_in_threshold"`
+	Abandoned           int      `json:"abandoned"`
+	ShortAbandoned      int      `json:"short_abandoned"`
+	ServiceLevel        *float64 `json:"service_level"`
+	AbandonRate         *float64 `json:"abandon_rate"`
+	ASA                 *float64 `json:"asa_seconds"`
+}
+
+func near(a, b, tol float64) bool { return a >= b-tol && a <= b+tol }
+
+// metricValue finds a sample (name with its labels, as written) in a
+// Prometheus text exposition.
+func metricValue(text, sample string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, sample+" ")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest, &v); err == nil {
+			return v, true
+		}
+	}
+	return 0, false
+}
