@@ -1,7 +1,7 @@
 # ivrd — build, run, test.
 #
 #   make run     build and start ivrd on loopback with configs/ivrd.yaml and flows/
-#   make test    install the test peers (sipp, baresip, espeak-ng, sox) and run every test
+#   make test    install the test peers (sipp, baresip, espeak-ng, sox, chromium) and run every test
 #   make bench   per-packet benchmarks and the sipp load run
 #   make call    call the running ivrd with baresip (type digits, q to quit)
 
@@ -10,7 +10,7 @@ BIN     := bin/ivrd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 # Debian packages the tests drive as real peers.
-TEST_DEBS := sip-tester baresip-core espeak-ng sox debootstrap
+TEST_DEBS := sip-tester baresip-core espeak-ng sox debootstrap chromium
 RUN_DEBS  := espeak-ng
 
 .PHONY: all build run test deps test-deps bench call vet fmt clean
