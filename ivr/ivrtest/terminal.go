@@ -41,6 +41,10 @@ type Terminal struct {
 	Caller string
 }
 
+// simulatedEWT is the wait a simulated caller is told: routing's default
+// handle time.
+const simulatedEWT = 3 * time.Minute
+
 // errCallerWaits ends a simulation once the call waits in a queue.
 var errCallerWaits = errors.New("caller waits in queue")
 
@@ -70,6 +74,9 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 	call := NewCall(clock, "simulation", caller, "simulate")
 	call.Length = promptLength
 	queue := NewQueue(clock)
+	// A simulated caller is first in line, with the estimate an empty
+	// queue gives (routing's default handle time, one agent).
+	queue.Position = ivr.QueuePosition{Position: 1, EWT: simulatedEWT}
 	calls := &MemCallLog{}
 	eng := ivr.NewEngine(ivr.FlowsFunc(func() *ivr.FlowSet { return only }),
 		ivr.WithClock(clock), ivr.WithQueue(queue), ivr.WithCallLog(calls),
