@@ -103,7 +103,7 @@ func (l *Library) Reload(ctx context.Context) error {
 			st.Flows = infos(cur)
 		}
 		l.setStatus(st)
-		log.Error("flows not reloaded, previous flows keep serving", "dir", l.opts.Dir, "error", err)
+		log.Error("flows not reloaded, previous flows keep serving", "dir", l.opts.Dir, "err", err)
 		return err
 	}
 	l.current.Store(set)
@@ -180,12 +180,12 @@ func (l *Library) Watch(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			log.Warn("watch flows", "error", err)
+			log.Warn("watch flows", "err", err)
 		case <-timer.C:
 			pending = time.Time{}
 			// The change may be a new prompts or language folder.
 			if err := l.watchPrompts(w); err != nil {
-				log.Warn("watch flows", "error", err)
+				log.Warn("watch flows", "err", err)
 			}
 			if err := l.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
 				return nil
