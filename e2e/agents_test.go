@@ -782,3 +782,29 @@ func metricValue(text, sample string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// TestOperatorKeyOnHold: a caller waiting for a technician presses 0 and
+// goes to the general queue; the technical queue records the contact as
+// transferred.
+func TestOperatorKeyOnHold(t *testing.T) {
+	t.Parallel()
+	users, usersYAML := newUsers(t, "supervisor")
+	p := startAgentsIvrd(t, usersYAML, "  agents: []\n", "")
+	caller := dialTone(t, p.sipAddr, serviceAgents, "0677000001", callerHz)
+	caller.press(t, "1")
+	first := p.waitCallBy(t, "sip", "0677000001", 30*time.Second, func(r *ivr.CallRecord) bool { return r.Queue == "technique" })
+	time.Sleep(time.Second)
+	caller.press(t, "0")
+	rec := p.waitCall(t, first.ID, 10*time.Second, func(r *ivr.CallRecord) bool { return r.Queue == "general" })
+	if v, ok := visit(rec, "technique"); !ok || !strings.HasPrefix(v.Result, "operator key after") {
+		t.Errorf("technique visit %+v, want left with the operator key", v)
+	}
+	code, body := p.api(t, "GET", users["supervisor"].token, "/api/queues", nil)
+	if code != http.StatusOK || !strings.Contains(string(body), `"transferred":1`) {
+		t.Errorf("queues summary (status %d) does not count the contact transferred from technique: %s", code, body)
+	}
+	caller.Bye(context.Background())
+	if rec := p.waitCall(t, first.ID, 10*time.Second, ended); rec.Outcome != ivr.OutcomeAbandoned || rec.Queue != "general" {
+		t.Errorf("record: outcome %q queue %q, want abandoned in general", rec.Outcome, rec.Queue)
+	}
+}
