@@ -74,6 +74,14 @@ type Leg interface {
 	Hangup(ctx context.Context, reason string) error
 }
 
+// Connecting is an optional interface of a Leg that is not ready at once,
+// such as a browser's WebRTC leg, whose audio flows only once ICE and DTLS
+// are up. The engine takes the call on it (Waiting.Answer) only when
+// Connected is closed; a leg that ends first is declined as failed.
+type Connecting interface {
+	Connected() <-chan struct{}
+}
+
 // Ringing is an agent's phone being rung by the caller's driver.
 type Ringing interface {
 	Leg

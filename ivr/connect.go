@@ -59,23 +59,6 @@ func (s *session) queueEvent(ctx context.Context) bool {
 	return false
 }
 
-// turnDown answers the queue's event for a place kept off hold (rule 20):
-// the caller is not there to take an agent now.
-func (s *session) turnDown(ctx context.Context, w Waiting) {
-	qe := s.pending
-	s.pending = QueueEvent{}
-	switch qe.Kind {
-	case EventOffered, EventAccepted:
-		if qe.Leg != nil {
-			s.hangupLeg(ctx, qe.Leg, "caller not on hold")
-		}
-		if err := w.Decline(context.WithoutCancel(ctx), qe.Offer.ID, DeclineBusy); err != nil {
-			s.log.Warn("report decline to the queue", "agent", qe.Offer.Agent, "offer_id", qe.Offer.ID, "err", err)
-		}
-		s.log.Info("offer turned down: the caller is away from the queue", "agent", qe.Offer.Agent, "offer_id", qe.Offer.ID)
-	}
-}
-
 // offered rings the agent's phone for o; an agent without a phone takes
 // the call in the browser, and the leg comes with EventAccepted.
 func (s *session) offered(ctx context.Context, o Offer) {
@@ -109,7 +92,11 @@ func (s *session) offered(ctx context.Context, o Offer) {
 func (s *session) answered(ctx context.Context) bool {
 	r := s.ring
 	s.ring = nil
-	return s.take(ctx, r.offer, r.leg)
+	leg := Leg(r.leg)
+	if c, ok := r.leg.(connectingLeg); ok {
+		leg = c.Leg // the queue knows the leg it gave
+	}
+	return s.take(ctx, r.offer, leg)
 }
 
 // accepted handles an agent accepting in the browser, with leg.
@@ -125,8 +112,25 @@ func (s *session) accepted(ctx context.Context, o Offer, leg Leg) bool {
 		s.decline(ctx, o, DeclineFailed)
 		return false
 	}
+	if c, ok := leg.(Connecting); ok {
+		// Taken only once audio can flow: until then the leg is
+		// handled as a phone that rings.
+		s.stopRinging(ctx, "superseded by another offer")
+		s.ring = &ringing{offer: o, leg: connectingLeg{Leg: leg, connected: c.Connected()}}
+		return false
+	}
 	return s.take(ctx, o, leg)
 }
+
+// connectingLeg is a leg that is not ready yet, seen as a ringing phone
+// that answers when it connects.
+type connectingLeg struct {
+	Leg
+	connected <-chan struct{}
+}
+
+func (l connectingLeg) Answered() <-chan struct{} { return l.connected }
+func (l connectingLeg) Err() error                { return nil }
 
 // take tells the queue that the agent of o took the call on leg.
 func (s *session) take(ctx context.Context, o Offer, leg Leg) bool {
@@ -143,8 +147,15 @@ func (s *session) take(ctx context.Context, o Offer, leg Leg) bool {
 	return true
 }
 
-// ringEnded handles the agent's phone giving up without an answer.
-func (s *session) ringEnded(ctx context.Context) {
+// ringEnded handles the agent's phone giving up without an answer. A
+// phone that answered and hung up at once comes here too, as either may
+// be seen first: it took the call, which ends at once.
+func (s *session) ringEnded(ctx context.Context) bool {
+	select {
+	case <-s.ring.leg.Answered():
+		return s.answered(ctx)
+	default:
+	}
 	r := s.ring
 	s.ring = nil
 	err := r.leg.Err()
@@ -157,8 +168,13 @@ func (s *session) ringEnded(ctx context.Context) {
 	case errors.Is(err, ErrAgentNoAnswer):
 		reason = DeclineNoAnswer
 	}
-	s.log.Info("agent's phone did not take the call", "agent", r.offer.Agent, "offer_id", r.offer.ID, "reason", reason, "err", err)
+	if reason == DeclineFailed {
+		s.log.Warn("agent's leg failed before taking the call", "agent", r.offer.Agent, "offer_id", r.offer.ID, "phone", r.offer.Phone, "err", err)
+	} else {
+		s.log.Info("agent's phone did not take the call", "agent", r.offer.Agent, "offer_id", r.offer.ID, "reason", reason, "err", err)
+	}
 	s.decline(ctx, r.offer, reason)
+	return false
 }
 
 func (s *session) decline(ctx context.Context, o Offer, reason string) {

@@ -262,15 +262,17 @@ func TestAgentOperatorKeyOnHold(t *testing.T) {
 	}{{
 		name:     "to another node",
 		operator: playNode("agent", "", false),
-		// Given up when the way ends, after its 1 s prompt.
-		events:   []ivrtest.Event{{What: "leave", Detail: "transferred", At: 13 * s}},
+		events:   []ivrtest.Event{{What: "leave", Detail: "transferred", At: 12 * s}},
 		contacts: 1,
 	}, {
 		name:     "back to the same queue",
 		operator: &ivr.Node{Name: "agent", Kind: ivr.KindGoto, Goto: "queue"},
-		events:   []ivrtest.Event{{What: "leave", Detail: "abandoned", At: 30 * s}},
+		events: []ivrtest.Event{
+			{What: "leave", Detail: "transferred", At: 12 * s},
+			{What: "leave", Detail: "abandoned", At: 30 * s},
+		},
 		result:   "kept its place; abandoned after 29s",
-		contacts: 1,
+		contacts: 2,
 	}, {
 		name:     "to another queue",
 		operator: &ivr.Node{Name: "agent", Kind: ivr.KindQueue, Queue: &ivr.QueueNode{Queue: "general"}},
@@ -292,8 +294,12 @@ func TestAgentOperatorKeyOnHold(t *testing.T) {
 			if !slices.Equal(events, tt.events) {
 				t.Errorf("queue events %+v, want %+v", events, tt.events)
 			}
-			if n := len(r.queue.Contacts()); n != tt.contacts {
-				t.Errorf("%d contacts enqueued, want %d", n, tt.contacts)
+			contacts := r.queue.Contacts()
+			if len(contacts) != tt.contacts {
+				t.Fatalf("%d contacts enqueued, want %d", len(contacts), tt.contacts)
+			}
+			if tt.result != "" && !contacts[1].EnqueuedAt.Equal(contacts[0].EnqueuedAt) {
+				t.Errorf("back in the queue at %v, want the place of %v", contacts[1].EnqueuedAt, contacts[0].EnqueuedAt)
 			}
 			rec := r.record(t)
 			var queueResults []string
@@ -315,22 +321,73 @@ func TestAgentOperatorKeyOnHold(t *testing.T) {
 	}
 }
 
-// errHungUpByIvrd ends a call's context once the engine hung it up, as a
-// driver does after its BYE.
-var errHungUpByIvrd = fmt.Errorf("hung up by ivrd")
-
-// An offer that comes while the caller walks the operator's way, off hold,
-// is turned down at once.
-func TestAgentOfferWhileAway(t *testing.T) {
-	r := runAgents(t, agentFlow(playNode("agent", "", false)), 0, func(r *agentRun) {
-		r.call.Durations["agent"] = 5 * s
+// The operator key pressed while an agent's phone rings cancels the phone
+// and the caller leaves the queue, which withdraws the offer.
+func TestAgentOperatorKeyWhileRinging(t *testing.T) {
+	var leg *ivrtest.Leg
+	r := runAgents(t, agentFlow(), 0, func(r *agentRun) {
 		r.call.PressAt(12*s, "0")
 		r.queue.OnEnqueue = func(w *ivrtest.Waiting) {
-			w.SendAt(14*s, ivr.QueueEvent{Kind: ivr.EventOffered, Offer: offer("o1", "carol", "")})
+			w.SendAt(10*s, ivr.QueueEvent{Kind: ivr.EventOffered, Offer: offer("o1", "alice", "sip:alice@pbx")})
+		}
+		r.call.Phone = func(_ ivr.DialRequest, l *ivrtest.Leg) { leg = l }
+	})
+	if at, reason, ok := leg.Ended(); !ok || at != 12*s || reason != "caller left the queue" {
+		t.Errorf("leg ended %v at %v (%q), want cancelled at 12s", ok, at, reason)
+	}
+	queueEvents(t, r.queue.Events(), ivrtest.Event{What: "leave", Detail: "transferred", At: 12 * s})
+}
+
+// A phone that answers and hangs up at once took the call: the queue is
+// told it answered, not that it failed.
+func TestAgentPhoneAnswersAndHangsUp(t *testing.T) {
+	r := runAgents(t, agentFlow(), 0, func(r *agentRun) {
+		r.queue.OnEnqueue = func(w *ivrtest.Waiting) {
+			w.SendAt(10*s, ivr.QueueEvent{Kind: ivr.EventOffered, Offer: offer("o1", "alice", "sip:alice@pbx")})
+		}
+		r.call.Phone = func(_ ivr.DialRequest, l *ivrtest.Leg) {
+			l.AnswerAfter(2 * s)
+			l.HangupAfter(2 * s)
 		}
 	})
 	queueEvents(t, r.queue.Events(),
-		ivrtest.Event{What: "decline", OfferID: "o1", Detail: ivr.DeclineBusy, At: 14 * s},
-		ivrtest.Event{What: "leave", Detail: "transferred", At: 17 * s},
+		ivrtest.Event{What: "answer", OfferID: "o1", At: 12 * s},
+		ivrtest.Event{What: "end", Detail: ivr.EndedByAgent, At: 12 * s},
 	)
 }
+
+// connectingLeg is a browser leg whose audio flows only once it connects.
+type connectingLeg struct {
+	*ivrtest.Leg
+	connected chan struct{}
+}
+
+func (l connectingLeg) Connected() <-chan struct{} { return l.connected }
+
+// A browser leg is taken only once it connects; one that fails first is
+// declined and the caller keeps waiting.
+func TestAgentBrowserLegConnects(t *testing.T) {
+	var ok, failed connectingLeg
+	r := runAgents(t, agentFlow(), 60*s, func(r *agentRun) {
+		failed = connectingLeg{Leg: ivrtest.NewLeg(r.clock), connected: make(chan struct{})}
+		ok = connectingLeg{Leg: ivrtest.NewLeg(r.clock), connected: make(chan struct{})}
+		r.queue.OnEnqueue = func(w *ivrtest.Waiting) {
+			w.SendAt(10*s, ivr.QueueEvent{Kind: ivr.EventAccepted, Offer: offer("o1", "carol", ""), Leg: failed})
+			r.clock.At(13*s, func() { failed.Hangup(context.Background(), "ice failed") })
+			w.SendAt(20*s, ivr.QueueEvent{Kind: ivr.EventAccepted, Offer: offer("o2", "dan", ""), Leg: ok})
+			r.clock.At(22*s, func() { close(ok.connected); ok.Leg.HangupAfter(5 * s) })
+		}
+	})
+	queueEvents(t, r.queue.Events(),
+		ivrtest.Event{What: "decline", OfferID: "o1", Detail: ivr.DeclineFailed, At: 13 * s},
+		ivrtest.Event{What: "answer", OfferID: "o2", At: 22 * s},
+		ivrtest.Event{What: "end", Detail: ivr.EndedByAgent, At: 27 * s},
+	)
+	if b := r.call.Bridged(); len(b) != 1 || b[0] != ivr.Leg(ok) {
+		t.Errorf("bridged %v, want dan's leg", b)
+	}
+}
+
+// errHungUpByIvrd ends a call's context once the engine hung it up, as a
+// driver does after its BYE.
+var errHungUpByIvrd = fmt.Errorf("hung up by ivrd")

@@ -107,6 +107,31 @@ func (f FlowsFunc) Current() *FlowSet { return f() }
 //     the recording (started then, or already running) goes on until the
 //     call ends. So it does when a driver hands the call to a queue outside
 //     ivrd with record: true and the call says when it is over (Lingerer).
+//
+// A call waiting in a queue reaches an agent as follows (see agent.go):
+//
+//  18. The queue offers the call to one agent at a time (Waiting.Events).
+//     For an agent with a phone the engine has the driver ring it (Dialer)
+//     while the caller stays on hold; the phone answering is the agent
+//     taking the call (Waiting.Answer). A phone that is busy, declines,
+//     rings out or fails is reported (Waiting.Decline) and the queue moves
+//     on; an offer the queue withdraws cancels the ringing. An agent in the
+//     browser accepts on the desk and the queue hands the engine the leg,
+//     taken once it is connected (Connecting).
+//  19. When an agent takes the call, the hold stops, the recording starts
+//     or goes on with record: true (a recording of a queue without it
+//     stops), and the driver bridges caller and agent (Bridger) until one
+//     hangs up; the engine then hangs up the other and tells the queue who
+//     ended the conversation (Waiting.End).
+//  20. The operator key pressed on hold leaves the queue ("transferred")
+//     for the operator node, unless that node is the queue node itself; a
+//     phone ringing for the call is cancelled. If the operator's way leads
+//     to the same queue without asking anything (no menu or collect), the
+//     call joins it again at the place it had (its first arrival time).
+//  21. ${queue.position} and ${queue.ewt} in a hold prompt are worked out
+//     from Waiting.Position each time the prompt plays or, with a Holder,
+//     each time the driver announces it. They never reach the call record
+//     or the contact.
 type Engine struct {
 	flows      Flows
 	clock      Clock

@@ -122,22 +122,21 @@ func (s *session) enqueue(ctx context.Context, n *Node) (string, error) {
 	return s.leave(ctx, q, w, since, ev, err)
 }
 
-// rejoin takes back the place the call kept in this queue when the
-// operator key brought it back here (rule 20), or joins the queue.
+// rejoin joins the queue, at the place the call had in it when the
+// operator key brought it back here (rule 20).
 func (s *session) rejoin(ctx context.Context, q *QueueNode) (w Waiting, since time.Time, done bool, err error) {
-	if k := s.kept; k != nil {
-		s.kept = nil
-		if k.queue == q.Queue {
-			s.waiting = k.w
-			s.result("kept its place")
-			s.log.Info("back in the queue, place kept", "queue", q.Queue, "contact_id", k.w.ContactID())
-			return k.w, k.since, false, nil
-		}
-		s.release(ctx, k)
+	since = s.e.clock.Now()
+	k := s.kept
+	s.kept = nil
+	if k != nil && k.queue == q.Queue {
+		since = k.since
 	}
-	now := s.e.clock.Now()
-	w, done, err = s.join(ctx, q, now)
-	return w, now, done, err
+	w, done, err = s.join(ctx, q, since)
+	if err == nil && !done && k != nil && k.queue == q.Queue {
+		s.result("kept its place")
+		s.log.Info("back in the queue, place kept", "queue", q.Queue, "contact_id", w.ContactID())
+	}
+	return w, since, done, err
 }
 
 // join puts the call in the queue, or hands it to the driver's external
@@ -234,9 +233,10 @@ func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time
 	case ev == evConnected:
 		return s.converse(ctx, q, w, waited)
 	case ev == evOperator:
-		// The place is kept until the operator's way leads elsewhere
-		// (rule 20).
-		s.kept = &keptPlace{w: w, queue: q.Queue, since: since}
+		// The caller leaves; the place is taken back if the operator's way
+		// leads to this queue again without asking anything (rule 20).
+		leave("transferred")
+		s.kept = &keptPlace{queue: q.Queue, since: since}
 		s.waiting = nil
 		s.rec.Outcome = OutcomeInProgress
 		s.result("operator key after " + waited.String())
@@ -251,20 +251,11 @@ func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time
 	}
 }
 
-// keptPlace is a queue place the caller left with the operator key; it is
-// taken back if the operator's way leads to the same queue.
+// keptPlace is the place a caller had in a queue when it left with the
+// operator key.
 type keptPlace struct {
-	w     Waiting
 	queue string
-	since time.Time
-}
-
-// release gives up a kept place: the caller went elsewhere.
-func (s *session) release(ctx context.Context, k *keptPlace) {
-	if err := k.w.Leave(context.WithoutCancel(ctx), "transferred"); err != nil {
-		s.log.Warn("leave queue", "reason", "transferred", "err", err)
-	}
-	s.log.Info("left the queue for another way", "queue", k.queue, "contact_id", k.w.ContactID())
+	since time.Time // when the caller joined the queue
 }
 
 // transfer offers the contact to a driver's external queue; done reports
@@ -420,7 +411,9 @@ func (s *session) waitHeld(ctx context.Context, w waitSpec) (event, error) {
 				return evConnected, nil
 			}
 		case evRingEnded:
-			s.ringEnded(ctx)
+			if s.ringEnded(ctx) {
+				return evConnected, nil
+			}
 		}
 	}
 }

@@ -39,8 +39,9 @@ type session struct {
 	// contactCopy is the contact as the queue got it, for the agents'
 	// phones.
 	contactCopy Contact
-	// kept is a queue place left with the operator key, taken back if the
-	// operator's way leads to the same queue (rule 20).
+	// kept is the place the caller had in a queue it left with the
+	// operator key, taken back if the operator's way leads to the same
+	// queue (rule 20).
 	kept *keptPlace
 	// ring is the agent's phone being rung for the current offer.
 	ring *ringing
@@ -90,11 +91,10 @@ func (s *session) run(ctx context.Context) error {
 		switch n.Kind {
 		case KindMenu, KindCollect, KindQueue:
 			s.steps = 0
-			if k := s.kept; k != nil && n.Kind != KindQueue {
+			if n.Kind != KindQueue {
 				// The operator's way asks the caller something: the
 				// place left with the operator key is given up.
 				s.kept = nil
-				s.release(ctx, k)
 			}
 		default:
 			s.steps++
@@ -169,10 +169,6 @@ func (s *session) result(r string) {
 // the call, and saves the final record.
 func (s *session) finish(ctx context.Context, err error) error {
 	s.stopRinging(ctx, "call ended")
-	if k := s.kept; k != nil {
-		s.kept = nil
-		s.release(ctx, k)
-	}
 	if s.recording != nil {
 		s.stopRecording(ctx, "call left the flow")
 	}
@@ -230,6 +226,9 @@ func (s *session) publicVars() map[string]string {
 	for k := range s.sensitive {
 		delete(v, k)
 	}
+	// The queue's position and wait say nothing of the caller.
+	delete(v, VarQueuePosition)
+	delete(v, VarQueueEWT)
 	return v
 }
 
@@ -294,23 +293,6 @@ type waitSpec struct {
 // wait blocks until a key arrives, the playback ends, the timer fires, an
 // agent connects, or the call's context is done (its cause is returned).
 func (s *session) wait(ctx context.Context, w waitSpec) (event, error) {
-	// A place kept across the operator key (rule 20) is off hold: its
-	// offers are turned down at once rather than left to time out.
-	away := w.events == nil && s.kept != nil
-	if away {
-		w.events = s.kept.w.Events()
-	}
-	for {
-		ev, err := s.waitOnce(ctx, w)
-		if ev == evQueue && away {
-			s.turnDown(ctx, s.kept.w)
-			continue
-		}
-		return ev, err
-	}
-}
-
-func (s *session) waitOnce(ctx context.Context, w waitSpec) (event, error) {
 	var played <-chan struct{}
 	if w.pb != nil {
 		played = w.pb.Done()

@@ -42,8 +42,10 @@ type WebRTCLeg struct {
 	dropped *time.Timer // the disconnected grace period running, if any
 	wg      sync.WaitGroup
 
-	done   chan struct{} // closed when the leg ended
-	closed chan struct{} // closed once the peer connection is closed
+	done      chan struct{} // closed when the leg ended
+	closed    chan struct{} // closed once the peer connection is closed
+	connected chan struct{} // closed when ICE and DTLS first connect
+	connOnce  sync.Once
 
 	// Send state, under txMu: set by the local track's Bind once DTLS is
 	// up; written by the relay.
@@ -64,17 +66,22 @@ type WebRTCLeg struct {
 
 func newWebRTCLeg(w *WebRTC, pc *webrtc.PeerConnection, log *slog.Logger) *WebRTCLeg {
 	l := &WebRTCLeg{
-		w:      w,
-		pc:     pc,
-		log:    log,
-		done:   make(chan struct{}),
-		closed: make(chan struct{}),
-		start:  time.Now(),
+		w:         w,
+		pc:        pc,
+		log:       log,
+		done:      make(chan struct{}),
+		closed:    make(chan struct{}),
+		connected: make(chan struct{}),
+		start:     time.Now(),
 	}
 	l.seq, l.tsBase = randomStream()
 	l.nextTS = l.tsBase
 	return l
 }
+
+// Connected is closed once the browser is connected (ICE and DTLS up):
+// audio can flow from then on. A leg that ends first never closes it.
+func (l *WebRTCLeg) Connected() <-chan struct{} { return l.connected }
 
 // Codec returns the audio codec the answer settled on (PCMU or PCMA, with
 // the offer's payload type).
@@ -165,6 +172,7 @@ func (l *WebRTCLeg) onState(s webrtc.PeerConnectionState) {
 		}
 		l.mu.Unlock()
 	case webrtc.PeerConnectionStateConnected:
+		l.connOnce.Do(func() { close(l.connected) })
 		l.mu.Lock()
 		if l.dropped != nil {
 			l.dropped.Stop()

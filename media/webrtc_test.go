@@ -117,7 +117,13 @@ func (b *browser) offer() string {
 func connectBrowser(t testing.TB, w *WebRTC, b *browser) *WebRTCLeg {
 	t.Helper()
 	leg, sdp := answer(t, w, b.offer())
+	select {
+	case <-leg.Connected():
+		t.Fatal("leg connected before the browser had the answer")
+	default:
+	}
 	b.accept(sdp)
+	waitDone(t, leg.Connected(), 10*time.Second, "leg connected")
 	deadline := time.Now().Add(10 * time.Second)
 	for leg.pc.ConnectionState() != webrtc.PeerConnectionStateConnected || b.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
 		if time.Now().After(deadline) {
