@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ivrd/ivrd/ivr"
@@ -39,13 +40,29 @@ func (q *Queues) position(c *contact) (ivr.QueuePosition, error) {
 // Agents present are those not signed out nor away, whether free or busy:
 // a busy agent frees up within a handle time.
 func (q *Queues) ewt(c *contact, pos int) time.Duration {
+	return q.ewtWith(c, pos, q.present(c))
+}
+
+// ewtWith is ewt with the number of agents present who may take c.
+func (q *Queues) ewtWith(c *contact, pos, agents int) time.Duration {
+	return time.Duration(pos) * q.averageHandle(c.info.Queue) / time.Duration(max(agents, 1))
+}
+
+// present counts the agents present who may take c.
+func (q *Queues) present(c *contact) int {
 	n := 0
 	for _, a := range q.agents {
 		if a.presence == AgentAvailable && a.qualifies(c) {
 			n++
 		}
 	}
-	return time.Duration(pos) * q.averageHandle(c.info.Queue) / time.Duration(max(n, 1))
+	return n
+}
+
+// needs identifies what an agent must have to take c, so that contacts
+// with the same needs share one count of agents.
+func needs(c *contact) string {
+	return c.info.Queue + "\x00" + c.info.Channel + "\x00" + c.lang + "\x00" + strings.Join(c.info.Skills, "\x00")
 }
 
 // Board returns the live picture of the queues and agents: the waiting
@@ -74,10 +91,19 @@ func (q *Queues) Board(ctx context.Context) (Board, error) {
 			get(name)
 		}
 	}
+	// Contacts mostly share a few needs: count the agents once for each,
+	// not once per contact (the board is built under the router's lock).
+	counts := map[string]int{}
 	for _, c := range q.order {
 		b := get(c.info.Queue)
 		pw := PositionedWait{WaitingContact: waitingContact(&c.info, now), Position: len(b.Waiting) + 1}
-		pw.EWTSeconds = seconds(q.ewt(c, pw.Position))
+		key := needs(c)
+		n, ok := counts[key]
+		if !ok {
+			n = q.present(c)
+			counts[key] = n
+		}
+		pw.EWTSeconds = seconds(q.ewtWith(c, pw.Position, n))
 		if c.offer != nil {
 			pw.OfferedTo = c.offer.a.name
 		}

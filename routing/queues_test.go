@@ -443,6 +443,17 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if n, err := q.Recover(ctx); err != nil || n != 0 {
 		t.Errorf("second Recover = %d, %v, want 0, nil", n, err)
 	}
+	// Calls lost with the previous run are no abandons of this one's
+	// figures.
+	st, err := q.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range st.Intervals {
+		if in.Total.Abandoned != 0 || in.Total.Offered != 0 {
+			t.Errorf("%s after Recover: %+v, want no abandon counted", in.Name, in.Total)
+		}
+	}
 	live.Leave(ctx, "abandoned")
 }
 

@@ -160,9 +160,15 @@ func (a *agent) qualifies(c *contact) bool {
 		return false
 	}
 	for _, r := range c.req {
-		if a.skills[r.name] < r.level && !a.speaks(r.name) {
-			return false
+		if a.skills[r.name] >= r.level || a.speaks(r.name) {
+			continue
 		}
+		// A skill naming the call's language (skills: [technique, fr]) is
+		// met by an agent who lists no languages: one who speaks any.
+		if len(a.languages) == 0 && c.lang != "" && r.name == c.lang {
+			continue
+		}
+		return false
 	}
 	return true
 }
@@ -436,7 +442,9 @@ func (q *Queues) propose(c *contact, a *agent, now time.Time, fx *effects) {
 // expire ends an offer not taken in time.
 func (q *Queues) expire(o *offer) {
 	_ = q.do(context.Background(), func(now time.Time, fx *effects) error {
-		if q.closed || o.c.offer != o {
+		// A timer that fired as the offer was accepted (which moves the
+		// deadline) is late: the offer stands.
+		if q.closed || o.c.offer != o || now.Before(o.deadline) {
 			return nil
 		}
 		o.stop = nil

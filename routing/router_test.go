@@ -87,6 +87,17 @@ func TestSkillsNeverViolated(t *testing.T) {
 	}
 }
 
+// An agent listing no languages speaks any: a skill naming the call's
+// language is met, another language is not.
+func TestAgentWithoutLanguages(t *testing.T) {
+	q, _, _ := newQueues(t, WithConfig(config(agentCfg("any", skills(map[string]int{"technique": 1})))))
+	signIn(t, q, "any")
+	w := enqueue(t, q, ivr.Contact{Queue: "support", Skills: []string{"technique", "en"}, Language: "fr"})
+	noEvent(t, w)
+	w2 := enqueue(t, q, ivr.Contact{Queue: "support", Skills: []string{"technique", "fr"}, Language: "fr"})
+	offered(t, w2, "any")
+}
+
 // A stream of contacts with random needs: every offer goes to a qualified
 // agent, and a contact some agent qualifies for is served.
 func TestSkillsNeverViolatedRandom(t *testing.T) {

@@ -178,8 +178,9 @@ func (q *Queues) intervalSums(ctx context.Context, since time.Time) (map[string]
 			coalesce(sum(state = 'transferred'), 0)
 		FROM contacts
 		WHERE left_at >= ? AND state IN ('connected', 'abandoned', 'timeout', 'transferred')
+			AND NOT (state = 'abandoned' AND reason = ?)
 		GROUP BY queue`,
-		sl.Threshold.Milliseconds(), sl.ShortAbandon.Milliseconds(), store.FormatTime(since))
+		sl.Threshold.Milliseconds(), sl.ShortAbandon.Milliseconds(), store.FormatTime(since), RestartReason)
 	if err != nil {
 		return nil, err
 	}
