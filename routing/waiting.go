@@ -101,14 +101,23 @@ func (w *waiting) Decline(ctx context.Context, offerID, reason string) error {
 		case ivr.DeclineNoAnswer:
 			wd.reason, wd.presence = reasonNoAnswer, w.q.cfg.NoAnswer
 		default:
-			wd.reason, wd.presence = "phone could not be rung", AgentAway
 			phone := o.a.cfg.Dial
 			if phone == "" {
 				phone = o.a.cfg.Phone
 			}
-			w.q.log.Warn("agent set away: its phone could not be rung", "agent", o.a.name,
-				"contact_id", w.c.id, "call_id", w.c.info.CallID, "offer_id", o.id,
-				"err", fmt.Errorf("ring %s: declined with %q", phone, reason))
+			if phone == "" {
+				// A browser agent whose audio did not connect (ICE or
+				// DTLS failed): the desk says so; the agent stays.
+				wd.reason = "audio could not connect"
+				w.q.log.Warn("the browser of the agent who accepted could not connect its audio",
+					"agent", o.a.name, "contact_id", w.c.id, "call_id", w.c.info.CallID, "offer_id", o.id)
+				break
+			}
+			wd.reason, wd.presence = "phone could not be rung", AgentAway
+			// Why is in the call's log (the driver's error): sip.agent_auth,
+			// the transport, the address.
+			w.q.log.Warn("agent set away: its phone could not be rung; see the call's log for why",
+				"agent", o.a.name, "phone", phone, "contact_id", w.c.id, "call_id", w.c.info.CallID, "offer_id", o.id)
 		}
 		w.q.withdraw(o, now, fx, wd)
 		w.q.match(now, fx)

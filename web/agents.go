@@ -197,7 +197,7 @@ func (s *Server) acceptOffer(w http.ResponseWriter, r *http.Request) {
 // When it reports false the answer is written.
 func (s *Server) answerBrowser(w http.ResponseWriter, r *http.Request, agent, offerID, sdp string) (ivr.Leg, string, bool) {
 	if s.cfg.WebRTC == nil {
-		s.writeError(w, r, http.StatusServiceUnavailable, "webrtc not configured: calls cannot be taken in the browser")
+		s.writeError(w, r, http.StatusServiceUnavailable, "webrtc is disabled (webrtc.enabled): calls cannot be taken in the browser; enable it, or give the agent a phone in routing.agents")
 		return nil, "", false
 	}
 	st, err := s.cfg.Agents.Agent(agent)
@@ -308,7 +308,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.agentDesk(w, r, supervising...); !ok {
 		return
 	}
-	st, err := s.cfg.Agents.Stats(r.Context())
+	st, err := s.stats(r.Context())
 	if err != nil {
 		s.internalError(w, r, fmt.Errorf("read stats: %w", err))
 		return

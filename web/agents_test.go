@@ -433,6 +433,7 @@ func TestAgentsBoardStats(t *testing.T) {
 	}
 
 	e.desk.err = errors.New("database is locked")
+	e.srv.statsCache = statsCache{} // figures older than statsTTL
 	for _, p := range []string{"/api/board", "/api/stats"} {
 		if r := e.do(t, "sam", "GET", p, ""); r.status != 500 || strings.Contains(string(r.body), "locked") {
 			t.Errorf("%s failing: %d %s", p, r.status, r.body)

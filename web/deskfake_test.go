@@ -31,6 +31,13 @@ type fakeDesk struct {
 	board    routing.Board
 	stats    routing.Stats
 	err      error // returned by Board and Stats when set
+	nstats   int   // calls of Stats
+}
+
+func (d *fakeDesk) statsCalls() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nstats
 }
 
 func newFakeDesk(now func() time.Time) *fakeDesk {
@@ -357,6 +364,7 @@ func (d *fakeDesk) Watch() (<-chan struct{}, func()) {
 func (d *fakeDesk) Stats(context.Context) (routing.Stats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.nstats++
 	if d.err != nil {
 		return routing.Stats{}, d.err
 	}

@@ -221,7 +221,7 @@ func (p *boardPusher) push() error {
 	}
 	if p.statsDue && now.Sub(p.lastStats) >= t.statsGap {
 		p.statsDue, p.lastStats = false, now
-		s, err := p.s.cfg.Agents.Stats(p.r.Context())
+		s, err := p.s.stats(p.r.Context())
 		if err != nil {
 			p.s.log.WarnContext(p.r.Context(), "read stats", "err", err)
 		} else if err := p.st.event("stats", s); err != nil {

@@ -27,7 +27,7 @@ var agentStates = []string{
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	var m metricWriter
 	if s.cfg.Agents != nil {
-		st, err := s.cfg.Agents.Stats(r.Context())
+		st, err := s.stats(r.Context())
 		if err != nil {
 			s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", fmt.Errorf("read stats: %w", err))
 			http.Error(w, "internal error", http.StatusInternalServerError)

@@ -234,6 +234,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	e.desk.err = errors.New("database is locked")
+	e.srv.statsCache = statsCache{} // figures older than statsTTL
 	if r := e.do(t, "", "GET", "/metrics", ""); r.status != 500 || strings.Contains(string(r.body), "locked") {
 		t.Errorf("stats failing: %d %s", r.status, r.body)
 	}
@@ -283,5 +284,17 @@ func TestParseExpoRefuses(t *testing.T) {
 		if _, err := parseExpo(text); err == nil {
 			t.Errorf("accepted %q", text)
 		}
+	}
+}
+
+// The service figures are computed once a second at most, whoever asks.
+func TestStatsCached(t *testing.T) {
+	e := newDeskEnv(t)
+	for range 3 {
+		e.do(t, "", "GET", "/metrics", "")
+		e.do(t, "dpo", "GET", "/api/stats", "")
+	}
+	if n := e.desk.statsCalls(); n != 1 {
+		t.Errorf("stats computed %d times in a second, want 1", n)
 	}
 }

@@ -105,6 +105,9 @@ type Server struct {
 	fails   *failLimiter
 	timings streamTimings
 	ui      *uiFiles
+	// statsCache shares the service figures between /metrics, /api/stats
+	// and the supervisors' streams.
+	statsCache statsCache
 	// readTimeout and writeTimeout of the http.Server; tests shorten them
 	// to show that event streams outlive them.
 	readTimeout, writeTimeout time.Duration

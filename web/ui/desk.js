@@ -104,7 +104,12 @@ function leave(why) {
 
 function onEvent(type, ev) {
   journal(type, ev);
+  // The call's audio goes with its conversation, and with an offer
+  // withdrawn after the agent accepted it (the caller left meanwhile).
   if (type === 'ended' && ev.contact && desk.call && desk.call.contactId === ev.contact.id) {
+    closeCall();
+  }
+  if (type === 'withdrawn' && ev.offer && desk.call && desk.call.offerId === ev.offer.id) {
     closeCall();
   }
   if (ev.agent) {
@@ -194,6 +199,9 @@ async function acceptCall(offer, path) {
       renderCallStatus();
       if (pc.connectionState === 'failed') {
         journalLine('Audio perdu : la connexion WebRTC a échoué.');
+        if (desk.call === call) {
+          closeCall();
+        }
       }
     };
     await pc.setLocalDescription(await pc.createOffer());
@@ -503,6 +511,11 @@ const withdrawnReasons = {
   'caller left the queue': 'l\'appelant a quitté la file',
   'contact closed': 'contact clos',
   'the call did not take the agent\'s leg': 'l\'appel n\'a pas pu être relié',
+  'phone busy': 'téléphone occupé',
+  'declined on the phone': 'refusée sur le téléphone',
+  'phone could not be rung': 'le téléphone n\'a pas pu sonner',
+  'audio could not connect': 'l\'audio n\'a pas pu s\'établir',
+  replaced: 'remplacée',
 };
 function withdrawnReason(r) {
   if (!r) {
