@@ -520,6 +520,11 @@ func (l *agentLeg) answer(res *sipmsg.Response) error {
 		l.ackAndBye(res, "unusable SDP answer")
 		return fmt.Errorf("ring agent: answer: %w", err)
 	}
+	// The dialog is known before the ACK leaves: a phone may hang up
+	// right after it, and its BYE must find the leg.
+	l.mu.Lock()
+	l.dialogID = l.dlg.ID
+	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 	defer cancel()
 	if err := l.dlg.Ack(ctx); err != nil {
@@ -533,7 +538,6 @@ func (l *agentLeg) answer(res *sipmsg.Response) error {
 	l.sess.SetSending(neg.Sending())
 	l.mu.Lock()
 	l.neg = neg
-	l.dialogID = l.dlg.ID
 	l.tookCall = true
 	l.mu.Unlock()
 	close(l.answered)

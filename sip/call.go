@@ -281,6 +281,28 @@ func (c *call) serve() {
 	c.srv.cfg.Handler(c.ctx, c)
 }
 
+// legsWait bounds the wait for the agents' legs at the end of a call: a
+// phone gone silent after ringing holds its CANCEL transaction for up to
+// 64*T1, and the caller's port and place in ActiveCalls must not.
+const legsWait = 5 * time.Second
+
+// waitLegs waits for the call's agent legs to end, at most legsWait; the
+// legs still end on their own after that.
+func (c *call) waitLegs() {
+	done := make(chan struct{})
+	go func() {
+		c.legs.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(legsWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.log.Warn("an agent's phone is slow to end its call; not waiting for it", "wait", legsWait)
+	}
+}
+
 func (c *call) cleanup() {
 	// The legs end themselves when the call's context ends (CANCEL or BYE
 	// to the agent's phone); the call waits for them so that none outlives
@@ -288,7 +310,7 @@ func (c *call) cleanup() {
 	c.mu.Lock()
 	c.legsClosed = true
 	c.mu.Unlock()
-	c.legs.Wait()
+	c.waitLegs()
 	c.release()
 	if err := c.sess.Close(); err != nil && !errors.Is(err, media.ErrClosed) {
 		c.log.Debug("close media session", "err", err)
