@@ -392,6 +392,38 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	return c.checkAgents()
+}
+
+// checkAgents refuses agents that the drivers as configured could never
+// reach: they would be offered calls and set away at the first one.
+func (c *Config) checkAgents() error {
+	for i, a := range c.Routing.Agents {
+		key := fmt.Sprintf("routing.agents[%d]", i)
+		switch {
+		case a.Phone == "" && a.Dial == "" && !c.WebRTC.Enabled:
+			return bad(key+".phone", "agent %s has no phone and takes calls in the browser, but webrtc.enabled is false: give it a phone or enable webrtc", a.Name)
+		case a.Phone == "" && a.Dial != "" && c.SIP.Enabled:
+			return bad(key+".phone", "agent %s has only a dial string, which only Asterisk rings; calls answered by ivrd itself (sip.enabled) need a phone URI too, or set sip.enabled: false", a.Name)
+		case a.Phone != "" && c.SIP.Enabled:
+			u, err := url.Parse(a.Phone)
+			if err != nil {
+				continue // routing checked the URI
+			}
+			transport := "udp"
+			for p := range strings.SplitSeq(u.Opaque, ";") {
+				if v, ok := strings.CutPrefix(strings.ToLower(p), "transport="); ok {
+					transport = v
+				}
+			}
+			if transport == "tcp" && c.SIP.TCP == "" {
+				return bad(key+".phone", "%s is reached over TCP, but sip.tcp is empty: set sip.tcp or use UDP", a.Phone)
+			}
+			if transport == "udp" && c.SIP.UDP == "" && u.Scheme == "sip" {
+				return bad(key+".phone", "%s is reached over UDP, but sip.udp is empty: set sip.udp or add ;transport=tcp", a.Phone)
+			}
+		}
+	}
 	return nil
 }
 

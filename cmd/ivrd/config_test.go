@@ -125,6 +125,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"offer timeout", "routing:\n  offer_timeout: 100ms\n", "routing.offer_timeout"},
 		{"agent skill", "routing:\n  agents:\n    - {name: alice, skills: {facturation: 0}}\n", "routing.agents[0].skills.facturation"},
 		{"agent phone", "routing:\n  agents:\n    - {name: alice, phone: 'tel:123'}\n", "routing.agents[0].phone"},
+		{"browser agent without webrtc", "webrtc:\n  enabled: false\nrouting:\n  agents:\n    - {name: alice}\n", "routing.agents[0].phone"},
+		{"dial only under native sip", "routing:\n  agents:\n    - {name: bob, dial: PJSIP/bob}\n", "routing.agents[0].phone"},
+		{"tcp phone without sip.tcp", "sip:\n  tcp: ''\nrouting:\n  agents:\n    - {name: bob, phone: 'sip:bob@192.0.2.1;transport=tcp'}\n", "routing.agents[0].phone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -257,8 +257,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		cancel()
 	}
-	// Recordings of calls that agents took are closed when those calls
-	// end; let them finish (under Asterisk that fetches their audio) before
+	// Recordings of calls handed to Asterisk's dialplan are closed when
+	// those calls end; let them finish (that fetches their audio) before
 	// the store closes. What is cut short is recovered at the next start.
 	rctx, cancel := context.WithTimeout(context.Background(), recordingsCloseTimeout)
 	if err := engine.Wait(rctx); err != nil {
