@@ -2,7 +2,7 @@
 #
 #   make run     build and start ivrd on loopback with configs/ivrd.yaml and flows/
 #   make test    install the test peers (sipp, baresip, espeak-ng, sox, chromium) and run every test
-#   make bench   per-packet benchmarks and the sipp load run
+#   make bench   per-packet benchmarks and the sipp load runs
 #   make call    call the running ivrd with baresip (type digits, q to quit)
 
 GO      ?= go
@@ -44,6 +44,7 @@ bench: test-deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./media/ ./sip/ ./recordings/...
 	scripts/load.sh
 	scripts/purge-load.sh
+	scripts/bridge-load.sh
 
 call:
 	@scripts/call.sh $(NUMBER)

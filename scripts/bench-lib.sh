@@ -1,7 +1,10 @@
-# bench-lib.sh — what the load runs of `make bench` (load.sh, purge-load.sh)
-# share: addresses, checks, the run folder, ivrd's configuration, starting
-# and stopping ivrd. Sourced, not run; the caller sets NAME (for messages),
-# BASE_PORT and RTP_PORTS, and may set LOG_LEVEL (default warn).
+# bench-lib.sh — what the load runs of `make bench` (load.sh, purge-load.sh,
+# bridge-load.sh) share: addresses, checks, the run folder, ivrd's
+# configuration, starting and stopping ivrd. Sourced, not run; the caller
+# sets NAME (for messages), BASE_PORT and RTP_PORTS, and may set LOG_LEVEL
+# (default warn), HTTP_USERS (entries of http.users), PPROF (true serves
+# /debug/pprof/), EXTRA_CONFIG (more top-level sections of ivrd.yaml) and
+# EXTRA_PIDS (more processes to stop on exit).
 
 SIP_ADDR=127.0.0.1:$((BASE_PORT + 60))
 HTTP_ADDR=127.0.0.1:$((BASE_PORT + 80))
@@ -34,17 +37,22 @@ sip:
   udp: $SIP_ADDR
   tcp: ""
   rtp_ports: $RTP_PORTS
-  # sipp sends no RTP besides the key press.
+  # The load runs' sipp sends no RTP besides the key press; in the bridged
+  # run a stalled stream shows in its figures rather than as a hung-up call.
   media_timeout: 0
-http: {addr: $HTTP_ADDR}
+http: {addr: $HTTP_ADDR, pprof: ${PPROF:-false}, users: [${HTTP_USERS:-}]}
 shutdown: {drain: 2s}
+${EXTRA_CONFIG:-}
 YAML
 }
 
 IVRD_PID=
 SIPP_PID=
+EXTRA_PIDS=
 cleanup() {
-	[ -n "$SIPP_PID" ] && kill "$SIPP_PID" 2>/dev/null || true
+	for pid in $SIPP_PID $EXTRA_PIDS; do
+		kill "$pid" 2>/dev/null || true
+	done
 	if [ -n "$IVRD_PID" ] && kill -0 "$IVRD_PID" 2>/dev/null; then
 		kill -TERM "$IVRD_PID" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$IVRD_PID" 2>/dev/null || break; sleep 0.2; done
@@ -59,6 +67,8 @@ active_calls() { health | sed -n 's/.*"active_calls":\([0-9]*\).*/\1/p'; }
 # start_ivrd starts ivrd on the run's configuration (IVRD_PID) and waits
 # until it answers /healthz.
 start_ivrd() {
+	# Another ivrd (a run still going) would answer the health checks.
+	[ -z "$(health)" ] || { echo "$NAME: something already answers on $HTTP_ADDR" >&2; exit 1; }
 	"$IVRD_BIN" serve --config "$RUN/ivrd.yaml" >"$RUN/ivrd.log" 2>&1 &
 	IVRD_PID=$!
 	for i in $(seq 120); do

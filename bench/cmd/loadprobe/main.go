@@ -1,8 +1,10 @@
-// Command loadprobe measures ivrd under a sipp load run (scripts/load.sh).
+// Command loadprobe measures ivrd under the sipp load runs of make bench
+// (scripts/load.sh, scripts/purge-load.sh, scripts/bridge-load.sh).
 //
 //	loadprobe idle    -pid PID -health URL -out idle.json
 //	loadprobe measure -pid PID -health URL -sip ADDR -want N -out plateau.json
 //	loadprobe report  -dir RUNDIR
+//	loadprobe compare -files label=plateau.json,...
 //
 // idle records ivrd's resident memory and goroutines before any call.
 // measure waits until ivrd holds the wanted number of calls, then places
@@ -10,7 +12,20 @@
 // ACK, an RFC 4733 "1", BYE), records the kernel arrival time of every RTP
 // packet ivrd sends them and reads ivrd's CPU time, memory and goroutines
 // over the same window. report turns the files of a run into a table and
-// checks the targets.
+// checks the targets; compare prints windows of one plateau side by side.
+//
+// For calls bridged to agents' phones (scripts/bridge-load.sh):
+//
+//	loadprobe agents  -api URL -token-file F -n N            make agent-0001..N available
+//	loadprobe bridged -api URL -token-file F -want N         wait until N agents are bridged
+//	loadprobe window  -pid PID -procs name=pid,... -out w.json   CPU, memory, calls over a window
+//	loadprobe relay   -sip sip.pcap -rtp rtp.pcap -ivrd-sip ADDR -window w.json -out relay.json
+//	loadprobe bridge-report -dir RUNDIR
+//
+// relay reads tcpdump captures of ivrd's SIP and of the phones' RTP on the
+// loopback interface and measures, on every stream of every call, the
+// pacing of what ivrd relays, the senders' own pacing and the transit
+// through ivrd (see relay.go).
 package main
 
 import (
@@ -45,6 +60,17 @@ func main() {
 		err = cmdReport(os.Args[2:])
 	case "compare":
 		err = cmdCompare(os.Args[2:])
+	case "agents":
+		err = cmdAgents(ctx, os.Args[2:])
+	case "bridged":
+		err = cmdBridged(ctx, os.Args[2:])
+	case "window":
+		err = cmdWindow(ctx, os.Args[2:])
+	case "relay":
+		err = cmdRelay(os.Args[2:])
+	case "bridge-report":
+		err = cmdBridgeReport(os.Args[2:])
+
 	default:
 		usage()
 	}
@@ -55,7 +81,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadprobe idle|measure|report [flags]")
+	fmt.Fprintln(os.Stderr, "usage: loadprobe idle|measure|report|compare|agents|bridged|window|relay|bridge-report [flags]")
 	os.Exit(2)
 }
 
