@@ -161,8 +161,8 @@ type bridgeWindow struct {
 	StartNS    int64              `json:"start_ns"` // wall clock, as capture timestamps
 	EndNS      int64              `json:"end_ns"`
 	WindowS    float64            `json:"window_s"`
-	CPU        map[string]float64 `json:"cpu"`         // CPUs used by each named process (1 = one core)
-	CPUSecs    map[string]float64 `json:"cpu_seconds"` // CPU time each used in the window
+	CPU        map[string]float64 `json:"cpu"`         // CPUs used by each named group of processes (1 = one core)
+	CPUSecs    map[string]float64 `json:"cpu_seconds"` // CPU time each group used in the window
 	CPUMachine float64            `json:"cpu_machine"` // by every process
 	LoadAvg    string             `json:"loadavg"`
 	RSSKB      uint64             `json:"rss_kb"` // ivrd at the end of the window
@@ -220,7 +220,7 @@ func waitedSince(before, after map[string]uint64) time.Duration {
 func cmdWindow(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("window", flag.ExitOnError)
 	pid := fs.Int("pid", 0, "ivrd process id")
-	procs := fs.String("procs", "", "other processes to measure, name=pid,...")
+	procs := fs.String("procs", "", "other processes to measure, name=pid[+pid...],...")
 	url := fs.String("health", "http://127.0.0.1:8080/healthz", "ivrd /healthz URL")
 	api := fs.String("api", "http://127.0.0.1:8080", "ivrd's HTTP address")
 	tokenFile := fs.String("token-file", "", "file holding a supervisor's token")
@@ -232,17 +232,22 @@ func cmdWindow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pids := map[string]int{"ivrd": *pid}
+	pids := map[string][]int{"ivrd": {*pid}}
 	for _, pair := range strings.Split(*procs, ",") {
 		if pair == "" {
 			continue
 		}
-		name, v, ok := strings.Cut(pair, "=")
-		p, err := strconv.Atoi(v)
-		if !ok || err != nil {
-			return fmt.Errorf("window: %q is not name=pid", pair)
+		name, list, ok := strings.Cut(pair, "=")
+		if !ok {
+			return fmt.Errorf("window: %q is not name=pid[+pid...]", pair)
 		}
-		pids[name] = p
+		for _, v := range strings.Split(list, "+") {
+			p, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("window: %q is not name=pid[+pid...]", pair)
+			}
+			pids[name] = append(pids[name], p)
+		}
 	}
 	w := bridgeWindow{Label: *label, CPU: map[string]float64{}, CPUSecs: map[string]float64{}}
 	busy := func() int {
@@ -255,15 +260,34 @@ func cmdWindow(ctx context.Context, args []string) error {
 	}
 	w.BusyStart = busy()
 
-	before := map[string]procSample{}
-	for name, p := range pids {
-		s, err := readProc(p)
-		if err != nil {
-			w.Errors = append(w.Errors, fmt.Sprintf("%s: %v", name, err))
-			continue
-		}
-		before[name] = s
+	// CPU ticks of each named group of processes, and the machine's at the
+	// first of ivrd's samples.
+	type group struct {
+		ticks uint64
+		ok    bool
 	}
+	sample := func() (map[string]group, procSample) {
+		groups := map[string]group{}
+		var ivrd procSample
+		for name, list := range pids {
+			g := group{ok: true}
+			for _, p := range list {
+				s, err := readProc(p)
+				if err != nil {
+					w.Errors = append(w.Errors, fmt.Sprintf("%s: %v", name, err))
+					g.ok = false
+					continue
+				}
+				g.ticks += s.CPUTicks
+				if name == "ivrd" {
+					ivrd = s
+				}
+			}
+			groups[name] = g
+		}
+		return groups, ivrd
+	}
+	before, ivrd0 := sample()
 	waits := threadWaits(*pid)
 	start := time.Now()
 	var active []int
@@ -284,23 +308,18 @@ func cmdWindow(ctx context.Context, args []string) error {
 	}
 	end := time.Now()
 	w.RunQueueS = waitedSince(waits, threadWaits(*pid)).Seconds()
-	for name, p := range pids {
-		s0, ok := before[name]
-		if !ok {
+	after, ivrd1 := sample()
+	wall := ivrd1.At.Sub(ivrd0.At).Seconds()
+	for name, g1 := range after {
+		g0 := before[name]
+		if !g0.ok || !g1.ok || g1.ticks < g0.ticks || wall <= 0 {
 			continue
 		}
-		s1, err := readProc(p)
-		if err != nil {
-			w.Errors = append(w.Errors, fmt.Sprintf("%s: %v", name, err))
-			continue
-		}
-		w.CPU[name] = cpuFraction(s0, s1)
-		w.CPUSecs[name] = float64(s1.CPUTicks-s0.CPUTicks) / userHZ
-		if name == "ivrd" {
-			w.RSSKB, w.Threads = s1.RSSKB, s1.Threads
-			w.CPUMachine = machineCPU(s0, s1)
-		}
+		w.CPUSecs[name] = float64(g1.ticks-g0.ticks) / userHZ
+		w.CPU[name] = w.CPUSecs[name] / wall
 	}
+	w.RSSKB, w.Threads = ivrd1.RSSKB, ivrd1.Threads
+	w.CPUMachine = machineCPU(ivrd0, ivrd1)
 	w.StartNS, w.EndNS = start.UnixNano(), end.UnixNano()
 	w.WindowS = end.Sub(start).Seconds()
 	w.LoadAvg = loadAvg()

@@ -85,22 +85,38 @@ func readBridgePlateau(dir string, n int) (bridgePlateau, error) {
 	if err := readJSON(file("relay-%d.json"), &p.Relay); err != nil {
 		return p, err
 	}
-	var err error
-	if p.Callers, err = readSippStats(file("sipp-callers-%d.csv")); err != nil {
-		p.Errors = append(p.Errors, err.Error())
-	}
-	if p.Agents, err = readSippStats(file("sipp-agents-%d.csv")); err != nil {
-		p.Errors = append(p.Errors, err.Error())
-	}
+	p.Callers = p.sippTotals(file("sipp-callers-%d-*.csv"))
+	p.Agents = p.sippTotals(file("sipp-agents-%d-*.csv"))
 	p.CaptureDrops, p.CaptureFilter = readCaptureLog(file("rtp-%d.log"))
 	p.Errors = append(p.Errors, p.NoCap.Errors...)
 	p.Errors = append(p.Errors, p.Cap.Errors...)
 	return p, nil
 }
 
+// sippTotals adds up the calls of the sipp processes whose statistics
+// files match pattern; unknown if any is missing or unreadable.
+func (p *bridgePlateau) sippTotals(pattern string) sippResult {
+	files, _ := filepath.Glob(pattern)
+	total := sippResult{Known: len(files) > 0}
+	for _, f := range files {
+		r, err := readSippStats(f)
+		if err != nil {
+			p.Errors = append(p.Errors, err.Error())
+			total.Known = false
+			continue
+		}
+		total.Successful += r.Successful
+		total.Failed += r.Failed
+	}
+	if len(files) == 0 {
+		p.Errors = append(p.Errors, "no sipp statistics "+filepath.Base(pattern))
+	}
+	return total
+}
+
 func cmdBridgeReport(args []string) error {
 	fs := flag.NewFlagSet("bridge-report", flag.ExitOnError)
-	dir := fs.String("dir", ".", "run folder (idle.json, nocap-N.json, cap-N.json, relay-N.json, sipp-*-N.csv)")
+	dir := fs.String("dir", ".", "run folder (idle.json, nocap-N.json, cap-N.json, relay-N.json, sipp-*-N-*.csv)")
 	fs.Parse(args)
 	var idle idleSnapshot
 	if err := readJSON(filepath.Join(*dir, "idle.json"), &idle); err != nil {
@@ -129,7 +145,7 @@ func cmdBridgeReport(args []string) error {
 }
 
 func writeBridgeReport(w io.Writer, idle idleSnapshot, rows []bridgePlateau) {
-	fmt.Fprintf(w, "ivrd bridged-call run: %d CPUs; ivrd, two sipp (callers, agents' phones) and tcpdump share them, all on loopback.\n", runtime.NumCPU())
+	fmt.Fprintf(w, "ivrd bridged-call run: %d CPUs; ivrd, the sipps (callers, agents' phones) and tcpdump share them, all on loopback.\n", runtime.NumCPU())
 	fmt.Fprintf(w, "Each call: a sipp caller bridged by ivrd to a sipp agent's phone, 20 ms PCMU both ways; ivrd relays 100 packets/s per call.\n")
 	fmt.Fprintf(w, "Idle ivrd: RSS %d KB, %d goroutines, %d threads.\n\n", idle.RSSKB, idle.Goroutines, idle.Threads)
 
@@ -153,13 +169,15 @@ func writeBridgeReport(w io.Writer, idle idleSnapshot, rows []bridgePlateau) {
 
 	fmt.Fprintln(w, "Relay pacing: |Δ - 20 ms| of consecutive packets of every stream of every call, kernel timestamps on loopback;")
 	fmt.Fprintln(w, "relayed: ivrd's packets as the phones receive them; sent: the phones' own packets to ivrd (sipp's pacing);")
-	fmt.Fprintln(w, "transit: ivrd's send minus the phone's send of the same packet; added: |change of transit| between consecutive packets, what ivrd adds to an interval.")
+	fmt.Fprintln(w, "sent bunching: share of the phones' packets sent in the busiest 5 ms of the 20 ms cycle (25% when spread evenly, as independent phones send).")
+	fmt.Fprintln(w, "transit: ivrd's send minus the phone's send of the same packet (same payload); added: |relayed interval - sent interval| of the same two packets,")
+	fmt.Fprintln(w, "the change of transit from one packet to the next: what ivrd changes in the phone's pacing.")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "calls\tstreams\tintervals\trelayed p50/p99/p99.9/max\tsent p50/p99/p99.9/max\ttransit p50/p99\ttransit var p99/p99.9\tadded p99/p99.9\tgaps relayed/sent\tnot relayed\tcapture drops\t")
+	fmt.Fprintln(tw, "calls\tstreams\tintervals\trelayed p50/p99/p99.9/max\tsent p50/p99/p99.9/max\tsent bunching\ttransit p50/p99\ttransit var p99/p99.9\tadded p99/p99.9\tgaps relayed/sent\tnot relayed\tcapture drops\t")
 	for _, p := range rows {
 		r := p.Relay
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s/%s\t%s/%s\t%s/%s\t%d/%d\t%d\t%s\t\n",
-			p.Calls, r.Streams, r.Arrival.N, quad(r.Arrival), quad(r.Sender),
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%.0f%%\t%s/%s\t%s/%s\t%s/%s\t%d/%d\t%d\t%s\t\n",
+			p.Calls, r.Streams, r.Arrival.N, quad(r.Arrival), quad(r.Sender), r.BunchingPct,
 			ms(r.Transit.P50US), ms(r.Transit.P99US), ms(r.TransitVar.P99US), ms(r.TransitVar.P999US),
 			ms(r.Added.P99US), ms(r.Added.P999US), r.RelayedGaps, r.SentGaps, r.NotRelayed, drops(p))
 	}
@@ -206,8 +224,10 @@ func writeBridgeReport(w io.Writer, idle idleSnapshot, rows []bridgePlateau) {
 	check(at.Calls >= targetBridged && with > 0 && with <= targetCPUPerPacketS,
 		"<= 60 µs CPU per relayed packet",
 		fmt.Sprintf("%.1f µs at %d (%.1f µs without the capture)", with*1e6, at.Calls, without*1e6))
-	fmt.Fprintf(w, "  (relayed = sent + what ivrd adds: the phones' own pacing p99 %s; ivrd's transit p50/p99 %s/%s, its change between packets p99 %s;\n",
-		ms(at.Relay.Sender.P99US), ms(at.Relay.Transit.P50US), ms(at.Relay.Transit.P99US), ms(at.Relay.Added.P99US))
+	fmt.Fprintf(w, "  (relayed = sent + what ivrd adds: the phones' own pacing p99 %s, %.0f%% of their packets in 5 ms of each 20;\n",
+		ms(at.Relay.Sender.P99US), at.Relay.BunchingPct)
+	fmt.Fprintf(w, "   ivrd's transit p50/p99 %s/%s, its change from one packet to the next p99 %s;\n",
+		ms(at.Relay.Transit.P50US), ms(at.Relay.Transit.P99US), ms(at.Relay.Added.P99US))
 	fmt.Fprintf(w, "   ivrd's threads waited %.1f s on run queues per CPU second they ran.)\n",
 		at.NoCap.RunQueueS/max(at.NoCap.CPUSecs["ivrd"], 1e-9))
 }

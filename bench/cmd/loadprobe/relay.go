@@ -99,6 +99,12 @@ type relayResult struct {
 	RelayedGaps      uint64 `json:"relayed_gaps"`
 	SentGaps         uint64 `json:"sent_gaps"`
 	NotRelayed       uint64 `json:"not_relayed"` // sent in the window, never relayed
+	// Bunching is the share of the phones' packets sent in the busiest
+	// 5 ms of the 20 ms cycle (on the capture's clock): 25% when the phones
+	// send evenly over the cycle, as independent phones do, up to 100% when
+	// every stream sends at the same moment. Bunched packets reach ivrd
+	// together and wait for each other.
+	BunchingPct float64 `json:"bunching_pct"`
 
 	// |interval - 20 ms| of consecutive packets (sequence +1, timestamp
 	// +160), as relayed (arrival at the phone) and as sent.
@@ -231,6 +237,7 @@ func analyseRelay(path string, calls map[string]*bridgedCall, from, to int64) (r
 	}
 
 	var arrivalA, arrivalC, senderC, senderA, transit, transitVar, added []time.Duration
+	var phase [20]uint64 // sent packets by millisecond of the 20 ms cycle
 	for i := range streams {
 		s := &streams[i]
 		if len(s.toAgent) > 0 || len(s.toCaller) > 0 {
@@ -251,6 +258,9 @@ func analyseRelay(path string, calls map[string]*bridgedCall, from, to int64) (r
 			*dir.count += uint64(len(dir.relayed))
 			inWindow := dir.sent[sortStart(dir.sent, from):]
 			res.Sent += uint64(len(inWindow))
+			for _, r := range inWindow {
+				phase[r.at/int64(time.Millisecond)%20]++
+			}
 			*dir.arrival, res.RelayedGaps = intervals(*dir.arrival, dir.relayed, res.RelayedGaps)
 			*dir.sender, res.SentGaps = intervals(*dir.sender, inWindow, res.SentGaps)
 			pr := pairTransit(dir.sent, dir.relayed)
@@ -263,12 +273,31 @@ func analyseRelay(path string, calls map[string]*bridgedCall, from, to int64) (r
 		}
 	}
 	res.Relayed = res.RelayedToAgents + res.RelayedToCallers
+	res.BunchingPct = bunching(phase)
 	arrival := slices.Concat(arrivalA, arrivalC)
 	sender := slices.Concat(senderC, senderA)
 	res.Arrival, res.ArrivalToAgents, res.ArrivalToCallers = newDist(arrival), newDist(arrivalA), newDist(arrivalC)
 	res.Sender, res.SenderCallers, res.SenderAgents = newDist(sender), newDist(senderC), newDist(senderA)
 	res.Transit, res.TransitVar, res.Added = newDist(transit), newDist(transitVar), newDist(added)
 	return res, nil
+}
+
+// bunching returns the share, in percent, of the packets counted by
+// millisecond of the 20 ms cycle that fall in the busiest 5 ms.
+func bunching(phase [20]uint64) float64 {
+	var total, best uint64
+	for i := range phase {
+		total += phase[i]
+		var s uint64
+		for k := range 5 {
+			s += phase[(i+k)%20]
+		}
+		best = max(best, s)
+	}
+	if total == 0 {
+		return 0
+	}
+	return 100 * float64(best) / float64(total)
 }
 
 // parseRTPHeader reads the fixed RTP header (the capture may keep nothing

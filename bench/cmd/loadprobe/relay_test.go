@@ -156,6 +156,24 @@ func TestIntervals(t *testing.T) {
 	}
 }
 
+func TestBunching(t *testing.T) {
+	var even, burst, two [20]uint64
+	for i := range even {
+		even[i] = 10
+	}
+	burst[19], burst[0], burst[1] = 50, 100, 50 // across the cycle's wrap
+	two[2], two[12] = 10, 10
+	for _, tc := range []struct {
+		name  string
+		phase [20]uint64
+		want  float64
+	}{{"even", even, 25}, {"one burst", burst, 100}, {"two bursts", two, 50}, {"none", [20]uint64{}, 0}} {
+		if got := bunching(tc.phase); got != tc.want {
+			t.Errorf("%s: bunching = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestOffsetFromTone(t *testing.T) {
 	// A tone repeating every 5 packets, every packet relayed 30 ms late:
 	// the source cannot be told from the packet 5 later, but it can from
