@@ -46,7 +46,7 @@
 # CPU from ivrd.
 #
 # Settings (environment): PLATEAUS="500" RATE=50 WINDOW=20 SETTLE=5
-# PHONES=4 (sipp processes a side) BASE_PORT=27000 (ivrd SIP BASE_PORT+60,
+# PHONES=2 (sipp processes a side) BASE_PORT=27000 (ivrd SIP BASE_PORT+60,
 # HTTP +80; callers' sipp j SIP +100+10j, RTP +104+10j; agents' sipp j SIP
 # +200+10j, RTP +204+10j) RTP_PORTS=10000-24998 PROFILE=0
 # (1: a CPU profile of ivrd over window 1, cpu-N.pprof) KEEP_PCAP=0 (1:
@@ -63,7 +63,7 @@ WINDOW=${WINDOW:-20}
 SETTLE=${SETTLE:-5}
 BASE_PORT=${BASE_PORT:-27000}
 RTP_PORTS=${RTP_PORTS:-10000-24998}
-PHONES=${PHONES:-4}
+PHONES=${PHONES:-2}
 PROFILE=${PROFILE:-0}
 KEEP_PCAP=${KEEP_PCAP:-0}
 NAME=bridge-load

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -176,8 +178,33 @@ type bridgeWindow struct {
 	// RunQueueS is the time ivrd's threads spent runnable but waiting for
 	// a CPU in the window, summed over threads (/proc/PID/task/*/schedstat):
 	// the machine's share of ivrd's latency.
-	RunQueueS float64  `json:"run_queue_s"`
-	Errors    []string `json:"errors,omitempty"`
+	RunQueueS float64 `json:"run_queue_s"`
+	// WakeLate is how late a thread of this probe woke from 1 ms sleeps
+	// during the window: what any thread of the machine waits for a CPU at
+	// that load, the floor under ivrd's own wake-ups.
+	WakeLate dist     `json:"wake_late"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// sleeper measures, until stop is closed, how late a thread of its own
+// wakes from 1 ms sleeps (nanosleep(2) on a locked thread: the kernel's
+// wake-up and the wait for a CPU, no runtime timer in between).
+func sleeper(stop <-chan struct{}) []time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const nap = time.Millisecond
+	ts := syscall.NsecToTimespec(int64(nap))
+	late := make([]time.Duration, 0, 1<<16)
+	for {
+		select {
+		case <-stop:
+			return late
+		default:
+		}
+		t := time.Now()
+		syscall.Nanosleep(&ts, nil)
+		late = append(late, max(time.Since(t)-nap, 0))
+	}
 }
 
 // threadWaits returns, by thread, the nanoseconds each thread of pid has
@@ -289,6 +316,9 @@ func cmdWindow(ctx context.Context, args []string) error {
 	}
 	before, ivrd0 := sample()
 	waits := threadWaits(*pid)
+	stopSleeper := make(chan struct{})
+	sleeps := make(chan []time.Duration, 1)
+	go func() { sleeps <- sleeper(stopSleeper) }()
 	start := time.Now()
 	var active []int
 	var mid health
@@ -307,6 +337,8 @@ func cmdWindow(ctx context.Context, args []string) error {
 		}
 	}
 	end := time.Now()
+	close(stopSleeper)
+	w.WakeLate = newDist(<-sleeps)
 	w.RunQueueS = waitedSince(waits, threadWaits(*pid)).Seconds()
 	after, ivrd1 := sample()
 	wall := ivrd1.At.Sub(ivrd0.At).Seconds()

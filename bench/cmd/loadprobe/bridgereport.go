@@ -48,6 +48,15 @@ func (p *bridgePlateau) cpuPerPacket() (withCapture, without float64) {
 	return withCapture, without
 }
 
+// others is the CPU every process but the run's used in the window.
+func (w *bridgeWindow) others() float64 {
+	o := w.CPUMachine
+	for _, c := range w.CPU {
+		o -= c
+	}
+	return max(o, 0)
+}
+
 func (p *bridgePlateau) bridged() int {
 	return min(p.NoCap.BusyStart, p.NoCap.BusyEnd, p.Cap.BusyStart, p.Cap.BusyEnd)
 }
@@ -150,19 +159,20 @@ func writeBridgeReport(w io.Writer, idle idleSnapshot, rows []bridgePlateau) {
 	fmt.Fprintf(w, "Idle ivrd: RSS %d KB, %d goroutines, %d threads.\n\n", idle.RSSKB, idle.Goroutines, idle.Threads)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "calls\tbridged (min)\tcallers ok/fail\tagents ok/fail\tivrd CPU\tcallers CPU\tagents CPU\ttcpdump CPU\tall CPU\tivrd run-queue wait\trelayed/s\tCPU/relayed pkt\tno capture\tRSS/call\tgoroutines/call\t")
+	fmt.Fprintln(tw, "calls\tbridged (min)\tcallers ok/fail\tagents ok/fail\tivrd CPU\tcallers CPU\tagents CPU\ttcpdump CPU\tothers\tivrd run-queue wait\trelayed/s\tCPU/relayed pkt\tno capture\tRSS/call\tgoroutines/call\t")
 	for _, p := range rows {
 		with, without := p.cpuPerPacket()
 		calls := max(float64(p.bridged()), 1)
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%.0f%%\t%.0f%%\t%.1f s/CPU s\t%.0f\t%.1f µs\t%.1f µs\t%.1f KB\t%.2f\t\n",
 			p.Calls, p.bridged(), sippCounts(p.Callers), sippCounts(p.Agents),
-			100*p.Cap.CPU["ivrd"], 100*p.Cap.CPU["callers"], 100*p.Cap.CPU["agents"], 100*p.Cap.CPU["capture"], 100*p.Cap.CPUMachine,
+			100*p.Cap.CPU["ivrd"], 100*p.Cap.CPU["callers"], 100*p.Cap.CPU["agents"], 100*p.Cap.CPU["capture"], 100*p.Cap.others(),
 			p.NoCap.RunQueueS/max(p.NoCap.CPUSecs["ivrd"], 1e-9),
 			float64(p.Relay.Relayed)/max(p.Cap.WindowS, 1e-9), with*1e6, without*1e6,
 			(float64(p.NoCap.RSSKB)-float64(idle.RSSKB))/calls,
 			float64(p.NoCap.Goroutines-idle.Goroutines)/calls)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "CPU: share of one CPU in the capture window; others: every other process on the machine (other work running beside the run).")
 	fmt.Fprintln(w, "CPU/relayed pkt: ivrd's CPU time in the capture window over the packets it relayed in it; no capture: the window before, at the same rate.")
 	fmt.Fprintln(w, "ivrd run-queue wait: time ivrd's threads spent ready to run but without a CPU (schedstat), per second of CPU they used, window without capture.")
 	fmt.Fprintln(w)
@@ -171,15 +181,17 @@ func writeBridgeReport(w io.Writer, idle idleSnapshot, rows []bridgePlateau) {
 	fmt.Fprintln(w, "relayed: ivrd's packets as the phones receive them; sent: the phones' own packets to ivrd (sipp's pacing);")
 	fmt.Fprintln(w, "sent bunching: share of the phones' packets sent in the busiest 5 ms of the 20 ms cycle (25% when spread evenly, as independent phones send).")
 	fmt.Fprintln(w, "transit: ivrd's send minus the phone's send of the same packet (same payload); added: |relayed interval - sent interval| of the same two packets,")
-	fmt.Fprintln(w, "the change of transit from one packet to the next: what ivrd changes in the phone's pacing.")
+	fmt.Fprintln(w, "the change of transit from one packet to the next: what ivrd changes in the phone's pacing; machine wake-up late: how late a")
+	fmt.Fprintln(w, "thread of the probe wakes from 1 ms sleeps meanwhile, the wait for a CPU that any thread, ivrd's included, sees at that load.")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "calls\tstreams\tintervals\trelayed p50/p99/p99.9/max\tsent p50/p99/p99.9/max\tsent bunching\ttransit p50/p99\ttransit var p99/p99.9\tadded p99/p99.9\tgaps relayed/sent\tnot relayed\tcapture drops\t")
+	fmt.Fprintln(tw, "calls\tstreams\tintervals\trelayed p50/p99/p99.9/max\tsent p50/p99/p99.9/max\tsent bunching\ttransit p50/p99\ttransit var p99/p99.9\tadded p99/p99.9\tmachine wake-up late p99/p99.9\tgaps relayed/sent\tnot relayed\tcapture drops\t")
 	for _, p := range rows {
 		r := p.Relay
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%.0f%%\t%s/%s\t%s/%s\t%s/%s\t%d/%d\t%d\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%.0f%%\t%s/%s\t%s/%s\t%s/%s\t%s/%s\t%d/%d\t%d\t%s\t\n",
 			p.Calls, r.Streams, r.Arrival.N, quad(r.Arrival), quad(r.Sender), r.BunchingPct,
 			ms(r.Transit.P50US), ms(r.Transit.P99US), ms(r.TransitVar.P99US), ms(r.TransitVar.P999US),
-			ms(r.Added.P99US), ms(r.Added.P999US), r.RelayedGaps, r.SentGaps, r.NotRelayed, drops(p))
+			ms(r.Added.P99US), ms(r.Added.P999US), ms(p.Cap.WakeLate.P99US), ms(p.Cap.WakeLate.P999US),
+			r.RelayedGaps, r.SentGaps, r.NotRelayed, drops(p))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "By direction, p99 relayed / sent: ")
@@ -228,8 +240,8 @@ func writeBridgeReport(w io.Writer, idle idleSnapshot, rows []bridgePlateau) {
 		ms(at.Relay.Sender.P99US), at.Relay.BunchingPct)
 	fmt.Fprintf(w, "   ivrd's transit p50/p99 %s/%s, its change from one packet to the next p99 %s;\n",
 		ms(at.Relay.Transit.P50US), ms(at.Relay.Transit.P99US), ms(at.Relay.Added.P99US))
-	fmt.Fprintf(w, "   ivrd's threads waited %.1f s on run queues per CPU second they ran.)\n",
-		at.NoCap.RunQueueS/max(at.NoCap.CPUSecs["ivrd"], 1e-9))
+	fmt.Fprintf(w, "   ivrd's threads waited %.1f s on run queues per CPU second they ran; a sleeping thread woke %s late at p99, %s at p99.9.)\n",
+		at.NoCap.RunQueueS/max(at.NoCap.CPUSecs["ivrd"], 1e-9), ms(at.Cap.WakeLate.P99US), ms(at.Cap.WakeLate.P999US))
 }
 
 func sippCounts(s sippResult) string {
