@@ -144,6 +144,39 @@ func TestPairTransitRestartAndLoss(t *testing.T) {
 	}
 }
 
+func TestPairTransitRepaced(t *testing.T) {
+	// A relay that queues what it receives and sends it on its own 20 ms
+	// ticks, in its own numbering: the packets keep their payload, and a
+	// frame it drops (to bring its latency down) shifts the numbering.
+	t0 := time.Unix(1_800_000_000, 0).UnixNano()
+	sent := stream(t0, 200, func(k int) time.Duration { return time.Duration(k%3) * time.Millisecond }, true)
+	var relayed []rtpRec
+	src := 0
+	for k := 0; src < len(sent); k++ {
+		if k == 100 {
+			src++ // dropped from the queue
+		}
+		r := sent[src]
+		r.at = t0 + int64(45*time.Millisecond) + int64(k)*int64(frame)
+		r.ssrc, r.seq, r.ts = 0xabcd, uint16(9000+k), uint32(5000+160*k)
+		relayed = append(relayed, r)
+		src++
+	}
+	p := pairTransit(sent, relayed)
+	if p.paired != uint64(len(relayed)) || p.unpaired != 0 {
+		t.Errorf("paired %d, unpaired %d; want %d, 0", p.paired, p.unpaired, len(relayed))
+	}
+	if len(p.offsets) != 2 {
+		t.Errorf("offsets %v, want two", p.offsets)
+	}
+	got, _ := intervals(nil, relayed, 0)
+	for _, d := range got {
+		if d != 0 {
+			t.Fatalf("relayed intervals off 20 ms by %v, want 0: the relay's own ticks", d)
+		}
+	}
+}
+
 func TestIntervals(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0).UnixNano()
 	jit := []time.Duration{0, 0, 3 * time.Millisecond, 0, -1 * time.Millisecond, 0}
