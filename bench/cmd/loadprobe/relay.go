@@ -28,7 +28,7 @@ import (
 //     source's numbering, shifted by a constant).
 //
 // The relayed interval is the sender's interval plus the change in transit
-// from one packet to the next: what ivrd adds is that change.
+// from one packet to the next.
 
 // rtpRec is one RTP packet of a capture.
 type rtpRec struct {
@@ -115,9 +115,13 @@ type relayResult struct {
 	SenderCallers    dist `json:"sender_callers"`
 	SenderAgents     dist `json:"sender_agents"`
 
-	Transit    dist   `json:"transit"`     // relayed minus sent
-	TransitVar dist   `json:"transit_var"` // transit minus the stream's minimum
-	Added      dist   `json:"added"`       // |change of transit| between consecutive packets
+	Transit    dist `json:"transit"`     // relayed minus sent
+	TransitVar dist `json:"transit_var"` // transit minus the stream's minimum
+	// IntervalChange is |relayed interval - sent interval| of the same two
+	// packets (the change of transit from one to the next): what the relay
+	// adds to the phone's jitter when it forwards on receipt, what it takes
+	// away when it re-paces.
+	IntervalChange dist `json:"interval_change"`
 	Paired     uint64 `json:"paired"`      // relayed packets matched to their source
 	Unpaired   uint64 `json:"unpaired"`
 }
@@ -236,7 +240,7 @@ func analyseRelay(path string, calls map[string]*bridgedCall, from, to int64) (r
 		}
 	}
 
-	var arrivalA, arrivalC, senderC, senderA, transit, transitVar, added []time.Duration
+	var arrivalA, arrivalC, senderC, senderA, transit, transitVar, change []time.Duration
 	var phase [20]uint64 // sent packets by millisecond of the 20 ms cycle
 	for i := range streams {
 		s := &streams[i]
@@ -269,7 +273,7 @@ func analyseRelay(path string, calls map[string]*bridgedCall, from, to int64) (r
 			res.NotRelayed += notRelayed(inWindow, dir.relayed, pr.offsets)
 			transit = append(transit, pr.transit...)
 			transitVar = append(transitVar, pr.variation...)
-			added = append(added, pr.added...)
+			change = append(change, pr.change...)
 		}
 	}
 	res.Relayed = res.RelayedToAgents + res.RelayedToCallers
@@ -278,7 +282,7 @@ func analyseRelay(path string, calls map[string]*bridgedCall, from, to int64) (r
 	sender := slices.Concat(senderC, senderA)
 	res.Arrival, res.ArrivalToAgents, res.ArrivalToCallers = newDist(arrival), newDist(arrivalA), newDist(arrivalC)
 	res.Sender, res.SenderCallers, res.SenderAgents = newDist(sender), newDist(senderC), newDist(senderA)
-	res.Transit, res.TransitVar, res.Added = newDist(transit), newDist(transitVar), newDist(added)
+	res.Transit, res.TransitVar, res.IntervalChange = newDist(transit), newDist(transitVar), newDist(change)
 	return res, nil
 }
 
@@ -369,7 +373,7 @@ func intervals(dst []time.Duration, recs []rtpRec, gaps uint64) ([]time.Duration
 
 // transitPairs is the transit of the relayed packets of one direction.
 type transitPairs struct {
-	transit, variation, added []time.Duration
+	transit, variation, change []time.Duration
 	paired, unpaired          uint64
 	// offsets are the sequence offsets (relayed - sent) in use, in order.
 	offsets []uint16
@@ -430,7 +434,7 @@ func pairTransit(sent, relayed []rtpRec) transitPairs {
 		p.transit = append(p.transit, time.Duration(tr[k]))
 		if k > 0 && matched[k-1] && consecutive(relayed[k-1], relayed[k]) {
 			d := time.Duration(tr[k] - tr[k-1])
-			p.added = append(p.added, max(d, -d))
+			p.change = append(p.change, max(d, -d))
 		}
 	}
 	for _, t := range p.transit {

@@ -326,8 +326,8 @@ func TestAnalyseRelay(t *testing.T) {
 	}
 	// Relayed intervals are the sender's plus the change of transit, which
 	// is 2 ms around every tenth packet.
-	if res.Added.MaxUS != 2000 || res.Added.N == 0 {
-		t.Errorf("added: %+v, want max 2000 µs", res.Added)
+	if res.IntervalChange.MaxUS != 2000 || res.IntervalChange.N == 0 {
+		t.Errorf("interval change: %+v, want max 2000 µs", res.IntervalChange)
 	}
 	if res.Arrival.MaxUS < 1800 || res.Arrival.MaxUS > 2200 || res.Sender.MaxUS > 200 {
 		t.Errorf("arrival max %v µs, sender max %v µs; want 1800-2200, <= 200", res.Arrival.MaxUS, res.Sender.MaxUS)
