@@ -53,6 +53,9 @@ const (
 	// EventAccepted: the agent accepted Offer.ID in the browser; Leg is the
 	// agent's side of the conversation, to answer and bridge.
 	EventAccepted
+	// EventTurn: a caller-first callback's turn came and an agent is free:
+	// the engine calls the customer back (see callback.go). No offer.
+	EventTurn
 )
 
 // QueueEvent is what the routing queue tells a waiting call.
