@@ -141,7 +141,6 @@ func (e *Endpoint) NewSession(logger *slog.Logger) (*Session, error) {
 		dtmf:     make(chan DTMFEvent, dtmfQueue),
 		done:     make(chan struct{}),
 	}
-	s.nextTS = s.tsBase
 	s.sending.Store(true)
 	s.mediaTimeout.Store(int64(e.cfg.MediaTimeout))
 

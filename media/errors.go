@@ -31,4 +31,7 @@ var (
 	ErrBridged = errors.New("port already bridged")
 	// ErrSamePort is returned by Bridge for a port bridged to itself.
 	ErrSamePort = errors.New("port bridged to itself")
+	// ErrNoPacer is returned by Bridge for two ports neither of which is a
+	// Session: a relay's audio goes out on a session's pacer.
+	ErrNoPacer = errors.New("no session to pace the relay")
 )

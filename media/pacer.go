@@ -71,6 +71,7 @@ func (p *pacer) remove(s *Session) {
 var errTickerClosed = errors.New("ticker closed")
 
 func (p *pacer) run() {
+	raisePriority()
 	t, err := newTicker(p.start, frameDuration)
 	if err != nil {
 		p.runTimer()
@@ -82,7 +83,10 @@ func (p *pacer) run() {
 		<-p.quit
 		t.close()
 	}()
-	defer func() { <-closed }()
+	defer func() {
+		<-closed
+		t.release()
+	}()
 	var buf [8]byte
 	k := int64(time.Since(p.start)/frameDuration) + 1
 	for {
@@ -141,4 +145,9 @@ func (p *pacer) runTimer() {
 
 func (p *pacer) deadline(k int64) time.Time {
 	return p.start.Add(time.Duration(k) * frameDuration)
+}
+
+// due returns the last tick due at now.
+func (p *pacer) due(now time.Time) int64 {
+	return int64(now.Sub(p.start) / frameDuration)
 }

@@ -19,23 +19,30 @@ type Port interface {
 	bindRelay(out, in *link) error
 	// unbindRelay undoes bindRelay; the links are stopped already.
 	unbindRelay(out, in *link)
-	// relayWrite sends l.pk to the port's peer in the port's own stream.
-	// It runs on the source port's receive goroutine with l.mu held, and
-	// does not allocate.
-	relayWrite(l *link)
+	// relayAccepts reports whether the port sends to its peer now: a
+	// session not on hold, a WebRTC leg connected. Audio for a port that
+	// does not is dropped as it arrives.
+	relayAccepts() bool
+	// relayTick sends the frame of tick k of in.driver's pacer from in's
+	// queue to the port's peer, if there is one, and returns its samples
+	// when the port records them. It runs on the pacer with in.mu free,
+	// and does not allocate.
+	relayTick(in *link, k int64) []int16
+	// relayEvent sends in.pk, a telephone-event packet, to the port's peer
+	// at once, in the port's own stream. It runs on the source port's
+	// receive goroutine with in.mu held, and does not allocate.
+	relayEvent(in *link)
 }
 
-// relayPacket is one packet on its way through a link: the datagram as the
-// source port received it, its payload at buf[off:end] with room for a
-// fixed RTP header before off, so that the header is rewritten and the
-// payload converted in place.
+// relayPacket is a telephone-event packet on its way through a link: the
+// datagram as the source port received it, its payload at buf[off:end]
+// with room for a fixed RTP header before off, so that the header is
+// rewritten in place.
 type relayPacket struct {
-	h     RTPHeader // as received
-	buf   []byte
-	off   int
-	end   int
-	event bool  // RFC 4733 telephone-event, else audio of codec
-	codec Codec // the source's codec for this packet (audio)
+	h   RTPHeader // as received
+	buf []byte
+	off int
+	end int
 }
 
 func (pk *relayPacket) payload() []byte { return pk.buf[pk.off:pk.end] }

@@ -13,9 +13,10 @@ import (
 // A recording taps a session on its pacer's clock: on every 20 ms tick it
 // writes one stereo frame, the caller on the left (the G.711 audio received
 // since the previous tick, through a small jitter queue) and on the right
-// the frame the pacer sent on that tick. Both channels therefore advance
-// with the same wall-clock ticks whatever the caller sends, and the
-// recording lasts as long as the wall time between its start and its end.
+// the frame the pacer sent on that tick: a prompt's, or while bridged the
+// agent's audio relayed. Both channels therefore advance with the same
+// wall-clock ticks whatever the caller sends, and the recording lasts as
+// long as the wall time between its start and its end.
 //
 // Frames fill a chunk; a full chunk goes to the endpoint's writer goroutine,
 // which calls the sink off the media paths. Neither the pacer nor the
@@ -49,8 +50,9 @@ type RecorderStats struct {
 	// CallerLate is the number of ticks with no caller frame at hand (lost,
 	// late or never sent: silence on the left).
 	CallerLate uint64
-	// RelayLate is the number of ticks, while the session was bridged,
-	// with no relayed frame at hand (silence on the right).
+	// RelayLate is the number of ticks, while the session was bridged, on
+	// which the pacer sent no relayed frame (the relay's queue was empty,
+	// or the session on hold): silence on the right.
 	RelayLate uint64
 	// Skipped is the number of ticks the pacer skipped after waking more
 	// than five ticks late (PacerStats.Skipped): nothing was sent on them,
@@ -76,7 +78,6 @@ type Recorder struct {
 	cur        *chunk      // the chunk being filled
 	owed       int         // samples of dropped chunks not yet written as silence
 	jq         jitterQueue // the caller's audio (left)
-	rq         jitterQueue // audio relayed to the caller while bridged (right)
 	callerLate uint64
 	relayLate  uint64
 	skipped    uint64
@@ -203,15 +204,13 @@ func (r *Recorder) due(now time.Time) int64 {
 }
 
 // tick records the frame of pacer tick k; sent is what the pacer sent on
-// it (nil: nothing). While the session is bridged (relayed) the right
-// channel is what the relay sent instead. It runs on the pacer and does
-// not allocate.
+// it (nil: nothing), a prompt's frame or while the session is bridged
+// (relayed) the relay's. It runs on the pacer and does not allocate.
 func (r *Recorder) tick(k int64, sent []int16, relayed bool) {
 	r.mu.Lock()
 	if !r.ended && k > r.lastK {
 		// Ticks the pacer skipped after waking very late are silence on
-		// the right (or the relayed audio at hand), so that the file
-		// keeps time.
+		// the right, so that the file keeps time.
 		for r.lastK < k-1 {
 			r.lastK++
 			r.skipped++
@@ -233,19 +232,9 @@ func (r *Recorder) feed(decode func([]int16, []byte) int, payload []byte) {
 	r.mu.Unlock()
 }
 
-// feedRelayed queues an audio payload the relay sent to the caller. It
-// runs on the receive goroutine of the relay's other port and does not
-// allocate.
-func (r *Recorder) feedRelayed(decode func([]int16, []byte) int, payload []byte) {
-	r.mu.Lock()
-	if !r.ended {
-		r.rq.write(decode, payload)
-	}
-	r.mu.Unlock()
-}
-
 // frame appends one stereo frame to the current chunk; mu is held. The
-// right channel is sent, or with relayed the relay's audio queued.
+// right channel is sent, the frame sent on the tick; relayed tells that
+// the session was bridged then.
 func (r *Recorder) frame(sent []int16, relayed bool) {
 	c := r.cur
 	caller := c.caller[c.n : c.n+samplesPerFrame]
@@ -254,7 +243,6 @@ func (r *Recorder) frame(sent []int16, relayed bool) {
 	case r.paused.Load():
 		// Audio received during a pause is not kept for after it.
 		r.jq.reset()
-		r.rq.reset()
 		clear(caller)
 		clear(other)
 	default:
@@ -262,14 +250,9 @@ func (r *Recorder) frame(sent []int16, relayed bool) {
 			clear(caller)
 			r.callerLate++
 		}
-		if !relayed {
-			// Relayed audio left over from a relay that stopped is
-			// not the pacer's.
-			r.rq.reset()
-			n := copy(other, sent)
-			clear(other[n:])
-		} else if !r.rq.read(other) {
-			clear(other)
+		n := copy(other, sent)
+		clear(other[n:])
+		if relayed && sent == nil {
 			r.relayLate++
 		}
 	}

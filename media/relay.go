@@ -1,14 +1,15 @@
 package media
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"sync"
 )
 
-// Relay forwards the media of two ports to each other (Bridge): what a's
-// peer sends goes to b's peer and what b's peer sends goes to a's, packet
-// by packet, as it arrives.
+// Relay bridges two ports (Bridge): what a's peer sends goes to b's peer
+// and what b's peer sends goes to a's, each direction through a jitter
+// queue that the destination's pacer empties one 20 ms frame per tick.
 type Relay struct {
 	a, b   Port
 	ab, ba link
@@ -26,37 +27,53 @@ type RelayStats struct {
 
 // RelayDirectionStats count one direction of a relay.
 type RelayDirectionStats struct {
-	Packets    uint64 // packets sent to the destination's peer, audio and events
+	Packets    uint64 // packets sent to the destination's peer: 20 ms audio frames and events
 	Bytes      uint64 // their payload bytes
 	Events     uint64 // RFC 4733 telephone-event packets among them
-	Transcoded uint64 // audio packets converted between μ-law and A-law
+	Transcoded uint64 // audio frames converted between μ-law and A-law
 	// Dropped counts packets from the source's peer not relayed: a payload
 	// type the source did not negotiate, telephone events for a
-	// destination that negotiated none, a destination not sending (hold,
-	// not connected yet) or a failed send.
+	// destination that negotiated none, a duplicate or an audio packet
+	// overtaken by a later one, a destination not sending (hold, not
+	// connected yet); and frames the queue had but could not send (hold
+	// since they were queued, a failed send).
 	Dropped uint64
-	// Resyncs counts the source streams the relay mapped into the
-	// destination's stream: the first, then one per new SSRC or restarted
-	// sequence or clock.
-	Resyncs uint64
+	// Underruns counts the ticks the jitter queue ran dry while it was
+	// sending: nothing was sent then, and the audio resumed with the
+	// marker bit once the queue filled again. Each talkspurt of the
+	// source ends with one.
+	Underruns uint64
+	// Overflows counts the packets that found the queue full and dropped
+	// its oldest audio.
+	Overflows uint64
+	// Trimmed counts the frames dropped to bring the latency back down
+	// after the queue kept a frame it did not need for 5 s.
+	Trimmed uint64
 }
 
 // Bridge relays a's and b's media to each other until Stop or until either
 // port ends: the audio of the negotiated codec and RFC 4733 telephone
 // events that each port receives from its peer (the only source it
-// accepts) go to the other port's peer as they arrive, with no pacing and
-// no goroutine per packet. Each packet is rewritten into the destination's
-// own RTP stream (its SSRC; its sequence numbers and 8 kHz timestamps
-// continuing from what it sent before; the marker bit on the first packet
-// and after gaps), and its payload is passed through untouched, or
-// converted byte for byte when one leg is μ-law and the other A-law.
-// Telephone events take the destination's negotiated event payload type,
-// or are dropped if it has none.
+// accepts) go to the other port's peer.
+//
+// Audio is re-paced, as by a media server's jitter buffer: each packet
+// received is queued (relayqueue.go) and the pacer of the destination
+// session sends one 20 ms frame per tick in the destination's own RTP
+// stream, on the same clock as its prompts (its SSRC, its sequence
+// numbers, timestamps of its 8 kHz tick clock), so that the destination's
+// peer gets an even stream however bunched or late the source's packets
+// came. Payloads pass untouched, or converted byte for byte when one leg
+// is μ-law and the other A-law; packets of other lengths than 20 ms are
+// re-framed. A WebRTC leg has no pacer: the session it is bridged to
+// paces both directions. Telephone events go out at once, in the
+// destination's stream, with the destination's negotiated event payload
+// type (dropped if it has none).
 //
 // While bridged a Session sends no prompt (see Session.Play), keeps
 // delivering its peer's key presses to its hooks and DTMF channel, and
-// records what is relayed to its peer on the right channel. A port is in
-// one relay at a time (ErrBridged); a Session must be started.
+// records on the right channel the frames its pacer sends to its peer. A
+// port is in one relay at a time (ErrBridged); a Session must be started;
+// one of the ports must be a Session (ErrNoPacer).
 //
 // Bridge starts one goroutine, which waits for the relay's end.
 func Bridge(a, b Port) (*Relay, error) {
@@ -66,9 +83,14 @@ func Bridge(a, b Port) (*Relay, error) {
 	if a == b {
 		return nil, fmt.Errorf("bridge: %w", ErrSamePort)
 	}
+	sa, _ := a.(*Session)
+	sb, _ := b.(*Session)
+	if sa == nil && sb == nil {
+		return nil, fmt.Errorf("bridge: %w", ErrNoPacer)
+	}
 	r := &Relay{a: a, b: b, stop: make(chan struct{}), done: make(chan struct{})}
-	r.ab.dst = b
-	r.ba.dst = a
+	r.ab.dst, r.ab.driver = b, cmp.Or(sb, sa)
+	r.ba.dst, r.ba.driver = a, cmp.Or(sa, sb)
 	if err := a.bindRelay(&r.ab, &r.ba); err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
@@ -101,10 +123,10 @@ func (r *Relay) watch() {
 	close(r.done)
 }
 
-// Stop ends the relay and returns once no packet is relayed any more. It is
-// idempotent, and returns at once after the relay ended on its own. The
-// ports stay up: each goes back to what it did before (a Session's pacer
-// plays its prompts again).
+// Stop ends the relay and returns once no packet is relayed any more (the
+// audio still queued is dropped). It is idempotent, and returns at once
+// after the relay ended on its own. The ports stay up: each goes back to
+// what it did before (a Session's pacer plays its prompts again).
 func (r *Relay) Stop() {
 	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.done

@@ -76,23 +76,26 @@ type Session struct {
 	queue  []*Playback // head is playing
 	closed bool
 
-	// Send state, shared by the pacer and, while bridged, the relay
-	// writing to the peer (the other port's receive goroutine) under txMu.
+	// Send state, shared by the pacer (prompts, relayed frames) and, while
+	// bridged, the telephone events relayed at once from the other port's
+	// receive goroutine, under txMu.
 	txMu     sync.Mutex
 	ssrc     uint32
 	seq      uint16 // next sequence number
 	tsBase   uint32 // timestamp of pacer tick 0
-	nextTS   uint32 // timestamp where the last packet sent ends
-	relayed  bool   // packets were relayed since the pacer's last one
 	lastTick int64  // tick of the last packet sent, for the marker bit
-	pkt      [RTPHeaderSize + samplesPerFrame]byte
 	out      packetWriter
+
+	// The pacer's own buffers: the packet being sent, and a relayed
+	// frame decoded for the recording.
+	pkt   [RTPHeaderSize + samplesPerFrame]byte
+	heard [samplesPerFrame]int16
 
 	dtmf     chan DTMFEvent
 	hooks    atomic.Pointer[Hooks]
 	rec      atomic.Pointer[Recorder] // the recording in progress, see Record
 	relayOut atomic.Pointer[link]     // where the peer's packets are relayed, see Bridge
-	relayIn  atomic.Pointer[link]     // the relay writing to the peer: the pacer is muted
+	relayIn  atomic.Pointer[link]     // the relay's queue the pacer sends instead of prompts
 	done     chan struct{}
 	endOnce  sync.Once
 	err      error // set before done is closed
@@ -171,10 +174,11 @@ func (s *Session) SetMediaTimeout(d time.Duration) {
 // Play queues clips after any playback already queued and returns at once;
 // sending starts at the next tick once the session is started.
 //
-// While the session is bridged (Bridge) the pacer sends no prompt: the
-// playbacks keep running on the clock, muted as with SetSending(false),
-// and end on time (Done closes then); what is left of one when the relay
-// stops is played. A prompt never interleaves with relayed audio.
+// While the session is bridged (Bridge) the pacer sends the relayed audio
+// instead of prompts: the playbacks keep running on the clock, muted as
+// with SetSending(false), and end on time (Done closes then); what is left
+// of one when the relay stops is played. A prompt never interleaves with
+// relayed audio.
 func (s *Session) Play(clips []Clip) *Playback {
 	pb := newPlayback(clips)
 	s.mu.Lock()
@@ -299,15 +303,24 @@ func (s *Session) end(err error) {
 	})
 }
 
-// tick sends the session's frame for pacer tick k, if it has one, and
-// hands the recording, if any, what was sent.
+// tick sends the session's frame for pacer tick k, if it has one: its
+// prompt's, or while bridged the relay's. It hands the recording, if any,
+// what was sent, and sends the frame of the relay's other port if that
+// port has no pacer of its own.
 func (s *Session) tick(k int64) {
 	if !s.started.Load() {
 		return
 	}
+	in := s.relayIn.Load()
 	sent := s.play(k)
+	if in != nil && sent == nil {
+		sent = s.relayTick(in, k)
+	}
 	if r := s.rec.Load(); r != nil {
-		r.tick(k, sent, s.relayIn.Load() != nil)
+		r.tick(k, sent, in != nil)
+	}
+	if out := s.relayOut.Load(); out != nil && out.driver == s {
+		out.dst.relayTick(out, k)
 	}
 }
 
@@ -361,7 +374,8 @@ func (s *Session) send(k int64, samples []int16, pb *Playback) bool {
 	s.txMu.Lock()
 	defer s.txMu.Unlock()
 	if s.relayIn.Load() != nil {
-		// Bridged since the pacer looked: the relay has the stream now.
+		// Bridged since the pacer looked: the relayed audio has the
+		// stream now.
 		return false
 	}
 	p := s.peer.Load()
@@ -371,15 +385,6 @@ func (s *Session) send(k int64, samples []int16, pb *Playback) bool {
 		payload[i] = p.silence
 	}
 	ts := s.tsBase + uint32(k)*samplesPerFrame
-	if s.relayed {
-		// Back from a relay whose source clock ran ahead of ours: move the
-		// base on so timestamps never go back.
-		if d := s.nextTS - ts; int32(d) > 0 {
-			s.tsBase += d
-			ts += d
-		}
-		s.relayed = false
-	}
 	h := RTPHeader{
 		Marker:         s.lastTick != k-1, // first packet of a talkspurt
 		PayloadType:    p.codec.PayloadType,
@@ -400,7 +405,6 @@ func (s *Session) send(k int64, samples []int16, pb *Playback) bool {
 		return true
 	}
 	s.seq++
-	s.nextTS = ts + samplesPerFrame
 	s.lastTick = k
 	s.sent.Add(1)
 	s.sentBytes.Add(samplesPerFrame)
@@ -495,13 +499,16 @@ func (s *Session) handle(rx *rxState, pkt []byte, from netip.AddrPort) {
 			s.deliver(DTMFEvent{Digit: digit, At: time.Now(), Via: ViaRFC4733})
 		}
 	}
-	// Relayed last: the relay rewrites the packet in place.
+	// Relayed last: an event is rewritten in place.
 	if l := s.relayOut.Load(); l != nil {
-		if !audio && !event {
+		switch {
+		case audio:
+			l.audio(&h, payload, p.codec)
+		case event:
+			off := cap(pkt) - cap(payload)
+			l.event(&h, pkt, off, off+len(payload))
+		default:
 			l.drop()
-			return
 		}
-		off := cap(pkt) - cap(payload)
-		l.forward(&h, pkt, off, off+len(payload), event, p.codec)
 	}
 }

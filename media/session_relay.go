@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// A Session is a Port: its receive goroutine forwards what its peer sends
-// to the relay, and the relay writes to its peer through the session's own
-// socket, send path and RTP stream.
+// A Session is a Port: its receive goroutine queues what its peer sends in
+// the relay's link to the other port, and its pacer sends the frames the
+// other port's peer sent, through the session's own socket, send path and
+// RTP stream.
 
 func (s *Session) portDone() <-chan struct{} { return s.done }
 
@@ -33,75 +34,104 @@ func (s *Session) bindRelay(out, in *link) error {
 
 func (s *Session) unbindRelay(out, in *link) {
 	s.relayOut.CompareAndSwap(out, nil)
-	s.relayIn.CompareAndSwap(in, nil)
+	if s.relayIn.CompareAndSwap(in, nil) {
+		s.txMu.Lock()
+		s.lastTick = -2 // the prompt's next packet starts a talkspurt
+		s.txMu.Unlock()
+	}
 }
 
 // Bridged reports whether the session is in a relay (Bridge).
 func (s *Session) Bridged() bool { return s.relayIn.Load() != nil }
 
-// relayWrite sends the packet of l to the session's peer, in the session's
-// stream: its SSRC, the sequence continuing from the last packet sent, the
-// timestamp from its clock; audio converted to the peer's codec if need
-// be, telephone events with the peer's event payload type.
-func (s *Session) relayWrite(l *link) {
-	pk := &l.pk
+func (s *Session) relayAccepts() bool { return s.sending.Load() }
+
+// relayTick sends the frame of pacer tick k from the relay's queue to the
+// session's peer, in the session's stream as a prompt's frame would go:
+// the next sequence number, the timestamp of tick k, the marker bit on the
+// first frame after a gap. It returns the frame's samples when the session
+// records, for the right channel; nil when nothing was sent.
+func (s *Session) relayTick(in *link, k int64) []int16 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	p := s.peer.Load()
-	payload := pk.payload()
-	pt := p.codec.PayloadType
-	transcoded := false
-	if pk.event {
-		if p.dtmfPT == 0 {
-			l.drop()
-			return
-		}
-		pt = p.dtmfPT
-	} else {
-		table, ok := transcodeTable(pk.codec, p.codec)
-		if !ok {
-			l.drop()
-			return
-		}
-		if table != nil {
-			transcode(table, payload)
-			transcoded = true
-		}
+	payload := s.pkt[RTPHeaderSize:]
+	ok, start, converted := in.frame(payload, p.codec)
+	if !ok {
+		return nil
 	}
 	if !s.sending.Load() {
-		// The peer holds the call: nothing is sent to it.
-		l.drop()
-		return
+		// On hold since the frame was queued: it is not sent.
+		in.drop()
+		return nil
 	}
-	samples := uint32(len(payload))
-	if pk.event {
-		samples = 0
-	}
-
 	s.txMu.Lock()
-	wall := s.tsBase + uint32(time.Since(s.pacer.start)/(time.Second/sampleRate))
-	seq, ts, marker := l.m.next(&pk.h, samples, pk.event, wall, s.seq, s.nextTS)
-	h := RTPHeader{Marker: marker, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: s.ssrc}
-	err := s.out.send(s.conn, pk.datagram(&h), p)
-	// The stream moves on even if the datagram was lost on the way.
-	s.seq, s.nextTS = advance(s.seq, s.nextTS, seq, ts, samples)
-	s.relayed = true
-	s.lastTick = -2 // the pacer's next packet starts a talkspurt
+	h := RTPHeader{
+		Marker:         start || s.lastTick != k-1,
+		PayloadType:    p.codec.PayloadType,
+		SequenceNumber: s.seq,
+		Timestamp:      s.tsBase + uint32(k)*samplesPerFrame,
+		SSRC:           s.ssrc,
+	}
+	h.MarshalTo(s.pkt[:])
+	err := s.out.send(s.conn, s.pkt[:], p)
+	if err == nil {
+		s.seq++
+		s.lastTick = k
+	}
 	s.txMu.Unlock()
-
 	if err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			s.log.Debug("send relayed rtp", "err", err)
 		}
-		l.drop()
-		return
+		in.drop()
+		return nil
 	}
 	s.sent.Add(1)
-	s.sentBytes.Add(uint64(len(payload)))
-	l.sent(len(payload), pk.event, transcoded)
-	if !pk.event {
-		if r := s.rec.Load(); r != nil {
-			r.feedRelayed(p.decode, payload)
-		}
+	s.sentBytes.Add(samplesPerFrame)
+	in.sent(samplesPerFrame, false, converted)
+	if s.rec.Load() == nil {
+		return nil
 	}
+	p.decode(s.heard[:], payload)
+	return s.heard[:]
+}
+
+// relayEvent sends the telephone-event packet of in to the session's peer
+// at once, with the peer's event payload type, the session's next sequence
+// number and, for the event's timestamp, that of the frame due now.
+func (s *Session) relayEvent(in *link) {
+	pk := &in.pk
+	p := s.peer.Load()
+	if p.dtmfPT == 0 || !s.sending.Load() {
+		in.drop()
+		return
+	}
+	s.txMu.Lock()
+	now := s.tsBase + uint32(s.pacer.due(time.Now()))*samplesPerFrame
+	h := RTPHeader{
+		Marker:         pk.h.Marker,
+		PayloadType:    p.dtmfPT,
+		SequenceNumber: s.seq,
+		Timestamp:      in.eventTS(&pk.h, now),
+		SSRC:           s.ssrc,
+	}
+	err := s.out.send(s.conn, pk.datagram(&h), p)
+	if err == nil {
+		s.seq++
+	}
+	s.txMu.Unlock()
+	if err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("send relayed rtp event", "err", err)
+		}
+		in.drop()
+		return
+	}
+	n := len(pk.payload())
+	s.sent.Add(1)
+	s.sentBytes.Add(uint64(n))
+	in.sent(n, true, false)
 }
 
 var _ Port = (*Session)(nil)

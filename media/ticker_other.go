@@ -37,3 +37,5 @@ func (t *ticker) close() error {
 	close(t.quit)
 	return nil
 }
+
+func (t *ticker) release() {}

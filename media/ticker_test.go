@@ -15,6 +15,7 @@ func TestTicker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer tk.release()
 	var buf [8]byte
 	for k := range 5 {
 		if err := tk.wait(&buf); err != nil {

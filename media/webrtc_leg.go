@@ -46,20 +46,25 @@ type WebRTCLeg struct {
 	closed    chan struct{} // closed once the peer connection is closed
 	connected chan struct{} // closed when ICE and DTLS first connect
 	connOnce  sync.Once
+	up        atomic.Bool // connected now: the stack has a path to write on
 
 	// Send state, under txMu: set by the local track's Bind once DTLS is
-	// up; written by the relay.
-	txMu    sync.Mutex
-	bound   bool
-	writer  webrtc.TrackLocalWriter
-	ssrc    uint32
-	txCodec Codec
-	eventPT uint8
-	seq     uint16
-	tsBase  uint32
-	nextTS  uint32
-	start   time.Time
-	hdr     rtp.Header
+	// up; written by the relay, frames on the bridged session's pacer and
+	// telephone events at once.
+	txMu      sync.Mutex
+	bound     bool
+	writer    webrtc.TrackLocalWriter
+	ssrc      uint32
+	txCodec   Codec
+	eventPT   uint8
+	seq       uint16
+	tsBase    uint32    // timestamp at start
+	start     time.Time // the leg's clock: timestamps count 8 kHz samples from it
+	nextTS    uint32    // where the last frame sent ends
+	lastTick  int64     // tick of the last frame sent, of lastPacer
+	lastPacer *pacer    // the pacer that sent it
+	hdr       rtp.Header
+	frame     [samplesPerFrame]byte
 
 	sent, sentBytes, received, receivedBytes, invalid atomic.Uint64
 }
@@ -76,6 +81,7 @@ func newWebRTCLeg(w *WebRTC, pc *webrtc.PeerConnection, log *slog.Logger) *WebRT
 	}
 	l.seq, l.tsBase = randomStream()
 	l.nextTS = l.tsBase
+	l.lastTick = -2
 	return l
 }
 
@@ -157,8 +163,10 @@ func (l *WebRTCLeg) onState(s webrtc.PeerConnectionState) {
 	l.log.Debug("webrtc connection state", "state", s.String())
 	switch s {
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		l.up.Store(false)
 		l.end(s.String())
 	case webrtc.PeerConnectionStateDisconnected:
+		l.up.Store(false)
 		l.mu.Lock()
 		if !l.ended && l.dropped == nil {
 			l.dropped = time.AfterFunc(l.w.grace, func() {
@@ -172,6 +180,7 @@ func (l *WebRTCLeg) onState(s webrtc.PeerConnectionState) {
 		}
 		l.mu.Unlock()
 	case webrtc.PeerConnectionStateConnected:
+		l.up.Store(true)
 		l.connOnce.Do(func() { close(l.connected) })
 		l.mu.Lock()
 		if l.dropped != nil {
@@ -263,21 +272,17 @@ func (l *WebRTCLeg) receive(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 		if lk == nil {
 			continue
 		}
-		var codec Codec
-		event := false
 		switch {
 		case codecs.hasPCMU && h.PayloadType == codecs.pcmu:
-			codec = CodecPCMU
+			lk.audio(&h, payload, CodecPCMU)
 		case codecs.hasPCMA && h.PayloadType == codecs.pcma:
-			codec = CodecPCMA
+			lk.audio(&h, payload, CodecPCMA)
 		case codecs.ev && h.PayloadType == codecs.event:
-			event = true
+			off := cap(buf) - cap(payload)
+			lk.event(&h, buf, off, off+len(payload))
 		default:
 			lk.drop()
-			continue
 		}
-		off := cap(buf) - cap(payload)
-		lk.forward(&h, buf, off, off+len(payload), event, codec)
 	}
 }
 
@@ -304,46 +309,96 @@ func (l *WebRTCLeg) unbindRelay(out, in *link) {
 	l.relayIn.CompareAndSwap(in, nil)
 }
 
-// relayWrite sends the packet of lk to the browser in the leg's stream.
-func (l *WebRTCLeg) relayWrite(lk *link) {
-	pk := &lk.pk
+func (l *WebRTCLeg) relayAccepts() bool { return l.up.Load() }
+
+// relayTick sends the frame of tick k of the bridged session's pacer from
+// the relay's queue to the browser, in the leg's stream: the next sequence
+// number, the timestamp of the tick's deadline on the leg's clock, the
+// marker bit on the first frame after a gap. The leg has no pacer: the
+// session it is bridged to calls this on its own ticks, so the browser
+// gets an even stream as a phone does. It records nothing.
+//
+// The write (SRTP, then the ICE connection's UDP socket) runs on the
+// pacer. It is only made while the connection is up: without a selected
+// candidate pair the ICE stack would wait for its own goroutine.
+func (l *WebRTCLeg) relayTick(in *link, k int64) []int16 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	if !l.bound || !l.up.Load() {
+		if ok, _, _ := in.frame(l.frame[:], CodecPCMU); ok {
+			in.drop()
+		}
+		return nil
+	}
+	ok, start, converted := in.frame(l.frame[:], l.txCodec)
+	if !ok {
+		return nil
+	}
+	p := in.driver.pacer
+	ts := l.tickTS(p, k)
+	if int32(ts-l.nextTS) < 0 {
+		// Paced by another pacer than before, whose tick is not as far on
+		// as the last frame went: timestamps never go back.
+		l.tsBase += l.nextTS - ts
+		ts = l.nextTS
+	}
+	l.hdr = rtp.Header{
+		Version:        2,
+		Marker:         start || p != l.lastPacer || l.lastTick != k-1,
+		PayloadType:    l.txCodec.PayloadType,
+		SequenceNumber: l.seq,
+		Timestamp:      ts,
+		SSRC:           l.ssrc,
+	}
+	if _, err := l.writer.WriteRTP(&l.hdr, l.frame[:]); err != nil {
+		in.drop()
+		return nil
+	}
+	l.seq++
+	l.nextTS = ts + samplesPerFrame
+	l.lastTick, l.lastPacer = k, p
+	l.sent.Add(1)
+	l.sentBytes.Add(samplesPerFrame)
+	in.sent(samplesPerFrame, false, converted)
+	return nil
+}
+
+// tickTS returns the timestamp of tick k of p on the leg's clock: the
+// samples from the leg's start to the tick's deadline. Consecutive ticks
+// of one pacer are 160 apart.
+func (l *WebRTCLeg) tickTS(p *pacer, k int64) uint32 {
+	return l.tsBase + uint32(p.deadline(k).Sub(l.start)/(time.Second/sampleRate))
+}
+
+// relayEvent sends the telephone-event packet of in to the browser at
+// once, with the leg's event payload type, its next sequence number and,
+// for the event's timestamp, that of the frame due now.
+func (l *WebRTCLeg) relayEvent(in *link) {
+	pk := &in.pk
 	payload := pk.payload()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
-	if !l.bound {
-		lk.drop() // DTLS not up yet
+	if !l.bound || !l.up.Load() || l.eventPT == 0 {
+		in.drop()
 		return
 	}
-	pt := l.txCodec.PayloadType
-	transcoded := false
-	samples := uint32(len(payload))
-	if pk.event {
-		if l.eventPT == 0 {
-			lk.drop()
-			return
-		}
-		pt, samples = l.eventPT, 0
-	} else {
-		table, ok := transcodeTable(pk.codec, l.txCodec)
-		if !ok {
-			lk.drop()
-			return
-		}
-		if table != nil {
-			transcode(table, payload)
-			transcoded = true
-		}
+	p := in.driver.pacer
+	l.hdr = rtp.Header{
+		Version:        2,
+		Marker:         pk.h.Marker,
+		PayloadType:    l.eventPT,
+		SequenceNumber: l.seq,
+		Timestamp:      in.eventTS(&pk.h, l.tickTS(p, p.due(time.Now()))),
+		SSRC:           l.ssrc,
 	}
-	wall := l.tsBase + uint32(time.Since(l.start)/(time.Second/sampleRate))
-	seq, ts, marker := lk.m.next(&pk.h, samples, pk.event, wall, l.seq, l.nextTS)
-	l.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: l.ssrc}
-	_, err := l.writer.WriteRTP(&l.hdr, payload)
-	l.seq, l.nextTS = advance(l.seq, l.nextTS, seq, ts, samples)
-	if err != nil {
-		lk.drop()
+	if _, err := l.writer.WriteRTP(&l.hdr, payload); err != nil {
+		in.drop()
 		return
 	}
+	l.seq++
 	l.sent.Add(1)
 	l.sentBytes.Add(uint64(len(payload)))
-	lk.sent(len(payload), pk.event, transcoded)
+	in.sent(len(payload), true, false)
 }
