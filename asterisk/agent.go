@@ -55,7 +55,7 @@ func agentBridgeName(app string) string { return "ivrd-agent:" + app }
 // reader, its timer and Hangup.
 type agentLeg struct {
 	d        *Driver
-	c        *call // the caller's call
+	c        *call // the caller's call; nil for a leg the driver owns (Driver.Dial)
 	id       string
 	endpoint string
 	log      *slog.Logger
@@ -99,7 +99,23 @@ func (l *agentLeg) Err() error {
 // when answered, with the caller's number as caller ID. It fails at once
 // when Asterisk refuses the dial string.
 func (c *call) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error) {
-	d := c.d
+	return c.d.dial(ctx, r, c)
+}
+
+// Dial rings an agent's phone for no caller's call: an agent-first
+// callback takes the agent before the customer is called. It works as a
+// call's Dial (the phone shows r.Contact.Caller, the customer's number),
+// and its leg is the driver's own: any call of the driver bridges to it
+// (the customer's call of Originate, in a mixing bridge). Since no call
+// hangs it up when it ends, whoever dialled hangs the leg up; the driver
+// does so only for the legs still up when it stops.
+func (d *Driver) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error) {
+	return d.dial(ctx, r, nil)
+}
+
+// dial rings an agent's phone for the call c, or for the driver when c is
+// nil.
+func (d *Driver) dial(ctx context.Context, r ivr.DialRequest, c *call) (ivr.Ringing, error) {
 	endpoint, err := d.dialString(r.Offer)
 	if err != nil {
 		return nil, err
@@ -117,19 +133,34 @@ func (c *call) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error)
 		done:     newSignal(),
 		ringFor:  timeout,
 	}
-	l.log = c.log.With("agent", r.Offer.Agent, "agent_channel", l.id)
-	c.mu.Lock()
-	if c.ctx.Err() != nil {
+	shown, originator := callerID(r.Contact.Caller), ""
+	if c != nil {
+		l.log = c.log.With("agent", r.Offer.Agent, "agent_channel", l.id)
+		shown, originator = callerID(c.caller), c.id
+		c.mu.Lock()
+		if c.ctx.Err() != nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("ring agent: %w", context.Cause(c.ctx))
+		}
+		c.legs = append(c.legs, l)
 		c.mu.Unlock()
-		return nil, fmt.Errorf("ring agent: %w", context.Cause(c.ctx))
+	} else {
+		l.log = d.log.With("agent", r.Offer.Agent, "agent_channel", l.id, "contact_id", r.Contact.ID)
+		if err := context.Cause(ctx); err != nil {
+			return nil, fmt.Errorf("ring agent: %w", err)
+		}
 	}
-	c.legs = append(c.legs, l)
-	c.mu.Unlock()
 	// Known before it exists: its events may come before the answer to the
 	// request.
-	d.addAgent(l)
+	d.mu.Lock()
+	if c == nil && d.stopping {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("ring agent: %w", ivr.ErrShutdown)
+	}
+	d.agents[l.id] = l
+	d.mu.Unlock()
 	ringSecs := int(math.Ceil((timeout + ringBackstop).Seconds()))
-	if err := d.rest.originate(ctx, l.id, endpoint, d.cfg.App, agentMarker, callerID(c.caller), c.id, ringSecs); err != nil {
+	if err := d.rest.originate(ctx, l.id, endpoint, d.cfg.App, agentMarker, shown, originator, ringSecs); err != nil {
 		// The request may have reached Asterisk all the same.
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RequestTimeout)
 		_ = d.rest.hangup(hctx, l.id, "normal")
@@ -249,7 +280,9 @@ func (l *agentLeg) end() {
 	err, cause := l.err, l.cause
 	l.mu.Unlock()
 	l.d.removeAgent(l)
-	l.c.forgetLeg(l)
+	if l.c != nil {
+		l.c.forgetLeg(l)
+	}
 	if err != nil {
 		l.log.Info("agent's phone did not take the call", "cause", cause, "err", err)
 	} else {
@@ -366,10 +399,33 @@ func (c *call) hangupLegs() {
 	}
 }
 
-func (d *Driver) addAgent(l *agentLeg) {
+// dropOwnLegs hangs up, once the driver stopped, the agents' legs it owns
+// (Driver.Dial) that are still up. No event comes any more: the hang-up
+// is sent and the leg ended at once.
+func (d *Driver) dropOwnLegs() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.agents[l.id] = l
+	var own []*agentLeg
+	for _, l := range d.agents {
+		if l.c == nil {
+			own = append(own, l)
+		}
+	}
+	d.mu.Unlock()
+	for _, l := range own {
+		l.mu.Lock()
+		first := !l.ended && !l.hungUp
+		l.hungUp = true
+		l.mu.Unlock()
+		if first {
+			l.log.Info("driver stopping: hang up agent's leg")
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.RequestTimeout)
+			if err := d.rest.hangup(ctx, l.id, "normal"); err != nil && !errors.Is(err, ErrNotFound) {
+				l.log.Warn("hang up agent's leg", "err", err)
+			}
+			cancel()
+		}
+		l.end()
+	}
 }
 
 func (d *Driver) removeAgent(l *agentLeg) {

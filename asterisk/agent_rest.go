@@ -28,6 +28,29 @@ func (r *rest) originate(ctx context.Context, id, endpoint, app, appArgs, caller
 	return r.do(ctx, http.MethodPost, chanPath(id), q, nil)
 }
 
+// originateCallback creates channel id calling a customer at endpoint (a
+// dial string), showing callerID, with vars set on the channel before it
+// dials (ARI takes them only in the body). Once answered, the channel
+// enters application app with appArgs as its argument; the application is
+// told of the channel's hang-up before that. timeout is Asterisk's own
+// bound on the ringing, in seconds.
+func (r *rest) originateCallback(ctx context.Context, id, endpoint, app, appArgs, callerID string, timeout int, vars map[string]string) error {
+	q := url.Values{
+		"endpoint": {endpoint},
+		"app":      {app},
+		"appArgs":  {appArgs},
+		"timeout":  {strconv.Itoa(timeout)},
+	}
+	if callerID != "" {
+		q.Set("callerId", callerID)
+	}
+	var body any
+	if len(vars) > 0 {
+		body = map[string]any{"variables": vars}
+	}
+	return r.send(ctx, http.MethodPost, chanPath(id), q, body, nil)
+}
+
 // externalMedia creates channel id, an ExternalMedia channel in
 // application app exchanging RTP in format with host (address:port), and
 // returns the address Asterisk receives that RTP on.

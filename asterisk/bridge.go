@@ -262,17 +262,17 @@ func (c *call) destroyBridge(id string) {
 }
 
 // ownedChannelPrefixes are the prefixes of the ids of the channels the
-// driver creates for agents.
+// driver creates: for agents, and for customers called back.
 func (d *Driver) ownedChannelPrefixes() []string {
-	return []string{agentPrefix(d.cfg.App), externalPrefix(d.cfg.App)}
+	return []string{agentPrefix(d.cfg.App), externalPrefix(d.cfg.App), callbackPrefix(d.cfg.App)}
 }
 
-// ownsChannel reports whether a channel created for agents belongs to a
-// call of this driver.
+// ownsChannel reports whether a channel the driver created belongs to a
+// call of this driver, or to a callback in progress.
 func (d *Driver) ownsChannel(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.agents[id] != nil || d.externals[id] != nil
+	return d.agents[id] != nil || d.externals[id] != nil || d.dialouts[id] != nil || d.calls[id] != nil
 }
 
 func (d *Driver) addExternal(id string) *signal {

@@ -57,6 +57,22 @@ type Config struct {
 	// sessions; the zero value uses the address Media's sessions are
 	// bound to, which must then not be a wildcard (0.0.0.0).
 	MediaAddr netip.Addr
+	// CallbackEndpoint is where customers are called back (Originate): an
+	// Asterisk dial string of one channel in which {number} stands for the
+	// customer's number, such as PJSIP/{number}@trunk or
+	// PJSIP/trunk/sip:{number}@10.0.0.1. The number is only ever digits
+	// with an optional leading +, so that what a caller typed can never
+	// pick another destination (toll fraud). Empty: the driver calls no
+	// one back (Originate fails with ivr.ErrNoCallbacks).
+	CallbackEndpoint string
+	// CallbackCallerID is what the customer's phone shows: a number
+	// (+33123456789) or a name and number ("Acme" <+33123456789>). Empty
+	// leaves it to the endpoint's callerid in pjsip.conf.
+	CallbackCallerID string
+	// CallbackRingTimeout bounds how long a customer's phone rings; a
+	// request with a shorter timeout of its own rings for that (default
+	// 30s).
+	CallbackRingTimeout time.Duration
 	// Handler serves one call; the driver hangs up when it returns, unless
 	// the call was handed to the dialplan. Required.
 	Handler func(ctx context.Context, call ivr.Call)
@@ -105,6 +121,10 @@ const DefaultMOHClass = "default"
 // DefaultAgentEndpoint is the PJSIP endpoint agents' phones are rung
 // through when Config.AgentEndpoint is empty.
 const DefaultAgentEndpoint = "agents"
+
+// DefaultCallbackRingTimeout bounds the ringing of a customer called back
+// when Config.CallbackRingTimeout is zero.
+const DefaultCallbackRingTimeout = 30 * time.Second
 
 const (
 	defaultBackoffMin     = 500 * time.Millisecond
@@ -179,6 +199,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MediaAddr.IsValid() && cfg.MediaAddr.IsUnspecified() {
 		return cfg, fmt.Errorf("configure ari: media address %v is not one Asterisk can send RTP to", cfg.MediaAddr)
+	}
+	if cfg.CallbackEndpoint != "" {
+		if err := CheckCallbackEndpoint(cfg.CallbackEndpoint); err != nil {
+			return cfg, fmt.Errorf("configure ari: %w", err)
+		}
+	}
+	if cfg.CallbackCallerID != "" {
+		id, err := ParseCallerID(cfg.CallbackCallerID)
+		if err != nil {
+			return cfg, fmt.Errorf("configure ari: %w", err)
+		}
+		cfg.CallbackCallerID = id
+	}
+	switch {
+	case cfg.CallbackRingTimeout < 0:
+		return cfg, fmt.Errorf("configure ari: callback ring timeout %v is negative", cfg.CallbackRingTimeout)
+	case cfg.CallbackRingTimeout == 0:
+		cfg.CallbackRingTimeout = DefaultCallbackRingTimeout
 	}
 	if cfg.AnnounceEvery < 0 {
 		return cfg, fmt.Errorf("configure ari: announcement interval %v is negative", cfg.AnnounceEvery)

@@ -36,6 +36,10 @@ type Driver struct {
 	calls  map[string]*call     // by channel id
 	legs   map[string]*leg      // recordings in progress, by name
 	agents map[string]*agentLeg // agents' phones rung, by channel id
+	// dialouts are the customers called back (Originate), by channel id,
+	// from the request until Originate returns; once answered, each is
+	// also in calls.
+	dialouts map[string]*dialout
 	// externals are the ExternalMedia channels of the calls bridged to
 	// media ports, by channel id; each signal fires when its channel
 	// entered the application.
@@ -45,6 +49,9 @@ type Driver struct {
 	// conversation is being recorded, by channel id, until they are gone.
 	lingering map[string]*call
 	stopping  bool // stop began: no call lingers any more
+	// quit fires when stop begins: customers' phones still ringing are
+	// cancelled.
+	quit *signal
 }
 
 // New returns a driver for cfg; it connects when Run is called.
@@ -61,6 +68,8 @@ func New(cfg Config) (*Driver, error) {
 		legs:   map[string]*leg{},
 		agents: map[string]*agentLeg{},
 
+		dialouts:  map[string]*dialout{},
+		quit:      newSignal(),
 		externals: map[string]*signal{},
 		changed:   make(chan struct{}),
 
@@ -149,6 +158,7 @@ func (d *Driver) connect(ctx context.Context) error {
 	d.log.Info("ARI connected; route calls with Stasis("+d.cfg.App+",${EXTEN})", "url", d.cfg.URL)
 	d.reconcile(ctx)
 	d.reconcileAgents(ctx)
+	d.reconcileDialouts(ctx)
 	d.sweepBridges(ctx)
 	d.sweepRecordings(ctx)
 	d.sweepAgents(ctx)
@@ -211,6 +221,8 @@ func (d *Driver) dispatch(ev ari.Event) {
 			d.snoopEntered(e)
 		case isAgent(e):
 			d.agentEntered(e)
+		case d.isCallback(e):
+			d.callbackEntered(e)
 		case d.isExternal(e):
 			d.externalEntered(e)
 		default:
@@ -226,11 +238,13 @@ func (d *Driver) dispatch(ev ari.Event) {
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
 		d.gone(e.Channel.ID)
 		d.agentEvent(e)
+		d.dialoutEvent(e)
 	case *ari.ChannelDestroyed:
 		d.end(e.Channel.ID, ivr.ErrCallerHangup)
 		d.gone(e.Channel.ID)
 		d.snoopEnded(e.Channel.ID)
 		d.agentEvent(e)
+		d.dialoutEvent(e)
 	case *ari.ChannelDtmfReceived:
 		if c := d.call(e.Channel.ID); c != nil {
 			c.deliver(e.Digit, time.Now())
@@ -319,26 +333,38 @@ func (d *Driver) start(e *ari.StasisStart) {
 	go d.serve(c)
 }
 
-// serve runs the handler under recover, then hangs up unless the call left
-// for the dialplan.
+// serve runs the handler of an inbound call.
 func (d *Driver) serve(c *call) {
 	defer d.handlers.Done()
+	_ = d.runCall(c, func() { d.cfg.Handler(c.ctx, c) })
+}
+
+// runCall runs handler (if not nil) under recover, then hangs up unless
+// the call left for the dialplan, and releases what the handler left: its
+// hold, its recordings, its agents' phones. Inbound calls and customers
+// called back end the same way. It returns an error when handler
+// panicked.
+func (d *Driver) runCall(c *call, handler func()) (err error) {
 	defer d.remove(c)
 	defer c.end(ErrHungUp)
 	defer c.unhold()     // a handler that did not stop its hold
 	defer d.release(c)   // recordings the handler left running
 	defer c.hangupLegs() // agents' phones the handler left up
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				c.log.Error("panic in call handler", "panic", r, "stack", string(debug.Stack()))
-			}
+	if handler != nil {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					c.log.Error("panic in call handler", "panic", r, "stack", string(debug.Stack()))
+					err = fmt.Errorf("call handler panicked: %v", r)
+				}
+			}()
+			handler()
 		}()
-		d.cfg.Handler(c.ctx, c)
-	}()
+	}
 	if err := c.Hangup(context.Background(), "normal"); err != nil {
 		c.log.Info("hang up", "err", err)
 	}
+	return err
 }
 
 // release deals with the recordings the handler left running when it
@@ -382,8 +408,11 @@ func (d *Driver) remove(c *call) {
 	c.log.Info("call ended", "cause", context.Cause(c.ctx))
 }
 
-// stop cancels the calls still up, ends the recordings of the calls
-// continued in the dialplan, and waits for their handlers and recordings.
+// stop cancels the calls still up and the customers' phones still ringing,
+// ends the recordings of the calls continued in the dialplan, and waits
+// for their handlers and recordings; then it hangs up the agents' phones
+// rung for no call (Driver.Dial) that are still up, so that no phone is
+// left ringing by an ivrd that stopped.
 func (d *Driver) stop() {
 	d.draining.Store(true)
 	d.mu.Lock()
@@ -395,7 +424,9 @@ func (d *Driver) stop() {
 		c.gone.fire()
 	}
 	d.mu.Unlock()
+	d.quit.fire()
 	d.handlers.Wait()
+	d.dropOwnLegs()
 }
 
 // Drain makes the driver refuse new calls (hung up with cause congestion)

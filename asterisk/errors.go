@@ -25,6 +25,9 @@ var (
 	ErrAgentCancelled = errors.New("agent's phone cancelled by ivrd")
 	// ErrNotAnswered: Bridge was given an agent's leg that has not answered.
 	ErrNotAnswered = errors.New("agent's phone has not answered")
+	// ErrBadNumber: Originate was asked to call a number that is not digits
+	// with an optional leading +; nothing was sent to Asterisk.
+	ErrBadNumber = errors.New("not a number to call")
 	// ErrBadRecording: a recording Asterisk stored is not the 8 kHz mono
 	// 16-bit PCM WAV file the driver asked for.
 	ErrBadRecording = errors.New("recording file unreadable")

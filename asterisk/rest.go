@@ -1,6 +1,7 @@
 package asterisk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,15 +56,32 @@ func (e *StatusError) Is(target error) bool {
 // do sends one request, bounded by the request timeout, and decodes a JSON
 // answer into out when out is not nil.
 func (r *rest) do(ctx context.Context, method, path string, query url.Values, out any) error {
+	return r.send(ctx, method, path, query, nil, out)
+}
+
+// send is do with a JSON body when body is not nil: the few parameters ARI
+// takes only in the body, such as an originate's channel variables.
+func (r *rest) send(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	u := r.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	var payload io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("ari %s %s: encode body: %w", method, path, err)
+		}
+		payload = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, payload)
 	if err != nil {
 		return fmt.Errorf("ari %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.SetBasicAuth(r.user, r.password)
 	req.Header.Set("Accept", "application/json")
@@ -72,7 +90,7 @@ func (r *rest) do(ctx context.Context, method, path string, query url.Values, ou
 		return fmt.Errorf("ari %s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	answer, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("ari %s %s: read answer: %w", method, path, err)
 	}
@@ -81,13 +99,13 @@ func (r *rest) do(ctx context.Context, method, path string, query url.Values, ou
 		var m struct {
 			Message string `json:"message"`
 		}
-		if json.Unmarshal(body, &m) == nil {
+		if json.Unmarshal(answer, &m) == nil {
 			se.Message = m.Message
 		}
 		return se
 	}
-	if out != nil && len(body) > 0 {
-		if err := json.Unmarshal(body, out); err != nil {
+	if out != nil && len(answer) > 0 {
+		if err := json.Unmarshal(answer, out); err != nil {
 			return fmt.Errorf("ari %s %s: decode answer: %w", method, path, err)
 		}
 	}
