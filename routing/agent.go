@@ -127,7 +127,8 @@ type IntervalStats struct {
 // contacts that left the queue during the interval.
 //
 // Offered counts every contact that left: answered, abandoned (short
-// abandons included), timed out. The service level is the share of the
+// abandons included), timed out. Callback requests are counted apart, in
+// Callbacks. The service level is the share of the
 // offered contacts, short abandons left out, answered within the
 // threshold: AnsweredInThreshold / (Offered - ShortAbandoned). The abandon
 // rate is Abandoned / Offered (short abandons included in both). The
@@ -148,7 +149,34 @@ type QueueStats struct {
 	// AverageTalkSeconds is the mean conversation length of the answered
 	// contacts whose conversation ended in the interval.
 	AverageTalkSeconds *float64 `json:"average_talk_seconds"`
-	// Waiting and LongestWaitSeconds are now, whatever the interval.
+	// Waiting and LongestWaitSeconds are now, whatever the interval
+	// (callback requests left out: see Callbacks.Open).
 	Waiting            int     `json:"waiting"`
 	LongestWaitSeconds float64 `json:"longest_wait_seconds"`
+	// Callbacks are the callback requests' figures, apart from the
+	// others: none of them counts in the figures above.
+	Callbacks CallbackStats `json:"callbacks"`
+}
+
+// CallbackStats are the callback figures of a queue over an interval.
+type CallbackStats struct {
+	// Offered counts the callbacks the flows offered to callers
+	// (CallbackOffered), taken or not; Requested the requests stored.
+	Offered   int `json:"offered"`
+	Requested int `json:"requested"`
+	// Completed, Failed and Cancelled count the requests that ended so
+	// in the interval.
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	Cancelled int `json:"cancelled"`
+	// AverageTimeToCallbackSeconds is the mean time from the request to
+	// the customer's conversation with an agent, of the requests
+	// completed in the interval.
+	AverageTimeToCallbackSeconds *float64 `json:"average_time_to_callback_seconds"`
+	// AverageTalkSeconds is the mean length of the callback conversations
+	// that ended in the interval.
+	AverageTalkSeconds *float64 `json:"average_talk_seconds"`
+	// Open is the requests pending or in an attempt now, whatever the
+	// interval.
+	Open int `json:"open"`
 }

@@ -96,7 +96,7 @@ func (q *Queues) Board(ctx context.Context) (Board, error) {
 	counts := map[string]int{}
 	for _, c := range q.order {
 		b := get(c.info.Queue)
-		pw := PositionedWait{WaitingContact: waitingContact(&c.info, now), Position: len(b.Waiting) + 1}
+		pw := PositionedWait{WaitingContact: q.waitingOf(c, now), Position: len(b.Waiting) + 1}
 		key := needs(c)
 		n, ok := counts[key]
 		if !ok {
@@ -107,7 +107,11 @@ func (q *Queues) Board(ctx context.Context) (Board, error) {
 		if c.offer != nil {
 			pw.OfferedTo = c.offer.a.name
 		}
-		b.LongestWaitSeconds = max(b.LongestWaitSeconds, pw.WaitSeconds)
+		if c.cb == nil {
+			// A callback's customer is not on the line: its wait is not
+			// the queue's longest wait.
+			b.LongestWaitSeconds = max(b.LongestWaitSeconds, pw.WaitSeconds)
+		}
 		b.Waiting = append(b.Waiting, pw)
 	}
 	for name, b := range byName {

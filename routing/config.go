@@ -26,7 +26,16 @@ type Config struct {
 	// a queue until its conversations give one.
 	DefaultHandleTime time.Duration      `mapstructure:"default_handle_time"`
 	ServiceLevel      ServiceLevelConfig `mapstructure:"service_level"`
+	Callbacks         CallbacksConfig    `mapstructure:"callbacks"`
 	Agents            []AgentConfig      `mapstructure:"agents"`
+}
+
+// CallbacksConfig limits callback requests.
+type CallbacksConfig struct {
+	// MaxPerDay is how many callbacks one number may request in 24 hours,
+	// across queues: a caller (or a script) cannot fill the queues with
+	// requests.
+	MaxPerDay int `mapstructure:"max_per_day"`
 }
 
 // ServiceLevelConfig says how the service level is counted.
@@ -71,6 +80,8 @@ const (
 	DefaultHandleTime        = 3 * time.Minute
 	DefaultThreshold         = 90 * time.Second
 	DefaultShortAbandon      = 5 * time.Second
+	DefaultCallbacksPerDay   = 3
+	MaxCallbacksPerDay       = 100
 	MinOfferTimeout          = time.Second
 	MaxOfferTimeout          = 5 * time.Minute
 	MaxWrapUp                = time.Hour
@@ -110,6 +121,7 @@ func Defaults() map[string]any {
 		"default_handle_time":         DefaultHandleTime.String(),
 		"service_level.threshold":     DefaultThreshold.String(),
 		"service_level.short_abandon": DefaultShortAbandon.String(),
+		"callbacks.max_per_day":       DefaultCallbacksPerDay,
 		"agents":                      []any{},
 	}
 }
@@ -122,6 +134,7 @@ func DefaultConfig() Config {
 		NoAnswer:          DefaultNoAnswer,
 		DefaultHandleTime: DefaultHandleTime,
 		ServiceLevel:      ServiceLevelConfig{Threshold: DefaultThreshold, ShortAbandon: DefaultShortAbandon},
+		Callbacks:         CallbacksConfig{MaxPerDay: DefaultCallbacksPerDay},
 	}
 }
 
@@ -161,6 +174,9 @@ func (c *Config) Validate() error {
 	if sl.ShortAbandon < 0 || sl.ShortAbandon >= sl.Threshold {
 		return bad("service_level.short_abandon", "%s: want 0 (count every abandon) up to less than the threshold %s",
 			sl.ShortAbandon, sl.Threshold)
+	}
+	if n := c.Callbacks.MaxPerDay; n < 1 || n > MaxCallbacksPerDay {
+		return bad("callbacks.max_per_day", "%d: want 1 to %d requests per number in 24 hours", n, MaxCallbacksPerDay)
 	}
 	names := make(map[string]int, len(c.Agents))
 	for i := range c.Agents {
@@ -236,6 +252,8 @@ func (a *AgentConfig) validate(key string) error {
 		n := a.Capacity[ch]
 		ck := key + ".capacity." + ch
 		switch {
+		case ch == ChannelCallback:
+			return bad(ck, "callbacks take the agent's voice capacity: set voice")
 		case !ValidChannel(ch):
 			return bad(ck, "unknown channel: want voice, webrtc, chat or email")
 		case n < 0:

@@ -58,6 +58,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative capacity", func(c *Config) { c.Agents[0].Capacity["chat"] = -1 }, "agents[0].capacity.chat", "must not be negative"},
 		{"capacity all zero", func(c *Config) { c.Agents[0].Capacity = map[string]int{"voice": 0} }, "agents[0].capacity", "offered nothing"},
 		{"agent wrap-up", func(c *Config) { c.Agents[1].WrapUp = -time.Second }, "agents[1].wrap_up", "want 0"},
+		{"no callbacks a day", func(c *Config) { c.Callbacks.MaxPerDay = 0 }, "callbacks.max_per_day", "want 1 to 100"},
+		{"too many callbacks a day", func(c *Config) { c.Callbacks.MaxPerDay = 101 }, "callbacks.max_per_day", "want 1 to 100"},
+		{"callback capacity", func(c *Config) { c.Agents[0].Capacity["callback"] = 1 }, "agents[0].capacity.callback", "voice capacity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

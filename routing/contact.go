@@ -17,6 +17,11 @@ const (
 	ChannelWebRTC = "webrtc"
 	ChannelChat   = "chat"
 	ChannelEmail  = "email"
+	// ChannelCallback is a caller's request to be called back (see
+	// callback.go): it waits in the queue at the caller's place and is
+	// served like a call when its turn comes. It is not a live call: it
+	// survives restarts.
+	ChannelCallback = "callback"
 )
 
 // States of a contact. A contact is waiting until it is connected to an
@@ -51,7 +56,7 @@ var liveChannels = map[string]bool{ChannelVoice: true, ChannelWebRTC: true}
 // ValidChannel reports whether ch is a known channel.
 func ValidChannel(ch string) bool {
 	switch ch {
-	case ChannelVoice, ChannelWebRTC, ChannelChat, ChannelEmail:
+	case ChannelVoice, ChannelWebRTC, ChannelChat, ChannelEmail, ChannelCallback:
 		return true
 	}
 	return false
@@ -88,7 +93,7 @@ func validate(c *ivr.Contact) error {
 	case !ValidName(c.Queue):
 		return fmt.Errorf("queue %q: want 1 to %d letters, digits, '.', '_' or '-'", c.Queue, MaxNameLen)
 	case !ValidChannel(c.Channel):
-		return fmt.Errorf("channel %q: want voice, webrtc, chat or email", c.Channel)
+		return fmt.Errorf("channel %q: want voice, webrtc, chat, email or callback", c.Channel)
 	case c.Priority < MinPriority || c.Priority > MaxPriority:
 		return fmt.Errorf("priority %d: want %d to %d", c.Priority, MinPriority, MaxPriority)
 	case len(c.Skills) > MaxSkills:
@@ -166,6 +171,9 @@ type WaitingContact struct {
 	Flow        string            `json:"flow,omitempty"`
 	FlowVersion string            `json:"flow_version,omitempty"`
 	EnqueuedAt  time.Time         `json:"enqueued_at"`
+	// Callback is set for a callback request: the number to call and how
+	// its attempts go.
+	Callback *CallbackInfo `json:"callback,omitempty"`
 	// Wait is how long the contact has been waiting; WaitSeconds is the
 	// same, for JSON.
 	Wait        time.Duration `json:"-"`

@@ -234,13 +234,16 @@ func (q *Queues) Assign(ctx context.Context, contactID, agentName string) error 
 			return fmt.Errorf("%w: %s cannot take %s contacts of queue %s with skills %v and language %q",
 				ErrNotQualified, agentName, c.info.Channel, c.info.Queue, c.info.Skills, c.info.Language)
 		}
-		if !a.free(c.info.Channel) {
+		if !a.free(c.channel()) {
 			return fmt.Errorf("%w: %s is %s", ErrAgentState, agentName, a.state)
+		}
+		if err := q.assignable(c); err != nil {
+			return err
 		}
 		if c.offer != nil {
 			q.withdraw(c.offer, now, fx, withdrawal{reason: "assigned to " + agentName, tell: true})
 		}
-		q.propose(c, a, now, fx)
+		q.offerContact(c, a, now, fx)
 		q.log.Info("contact assigned", "contact_id", contactID, "agent", agentName)
 		q.match(now, fx)
 		return nil

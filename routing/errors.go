@@ -25,3 +25,8 @@ var (
 	// the contact needs.
 	ErrNotQualified = errors.New("agent not qualified for the contact")
 )
+
+// ErrCallbackState: the callback request cannot do that in its state now
+// (cancel one already over, offer a caller-first request to an agent
+// before its customer answered, report on an attempt that is over).
+var ErrCallbackState = errors.New("not allowed in the callback's state")

@@ -59,6 +59,14 @@ type Queues struct {
 	retryAt  time.Time
 	retry    func() bool // stops the pending retry timer
 	closed   bool
+
+	// Callback attempts: the engine's handler, and the context of the
+	// goroutines that run it, cancelled by Close.
+	onAttempt  func(ctx context.Context, a ivr.CallbackAttempt)
+	attemptCtx context.Context
+	stopAll    context.CancelFunc
+	attempts   sync.WaitGroup
+	noHandler  bool // warned that callbacks wait for a handler
 }
 
 var _ ivr.Queue = (*Queues)(nil)
@@ -69,18 +77,22 @@ func New(db *store.DB, opts ...Option) (*Queues, error) {
 	if db == nil {
 		return nil, errors.New("new queues: nil database")
 	}
+	actx, stop := context.WithCancel(context.Background())
 	q := &Queues{
-		db:       db,
-		clock:    systemClock{},
-		log:      slog.Default(),
-		cfg:      DefaultConfig(),
-		agents:   map[string]*agent{},
-		contacts: map[string]*contact{},
-		handle:   map[string]*handleTimes{},
-		watchers: map[chan struct{}]struct{}{},
+		attemptCtx: actx,
+		stopAll:    stop,
+		db:         db,
+		clock:      systemClock{},
+		log:        slog.Default(),
+		cfg:        DefaultConfig(),
+		agents:     map[string]*agent{},
+		contacts:   map[string]*contact{},
+		handle:     map[string]*handleTimes{},
+		watchers:   map[chan struct{}]struct{}{},
 	}
 	for _, opt := range opts {
 		if err := opt(q); err != nil {
+			stop()
 			return nil, fmt.Errorf("new queues: %w", err)
 		}
 	}
@@ -95,14 +107,26 @@ func New(db *store.DB, opts ...Option) (*Queues, error) {
 }
 
 // Close stops the router's timers and ends every desk subscription and
-// watch; call it at shutdown, once calls are over.
+// watch; call it at shutdown, once calls are over. The callback attempts
+// in progress have their context cancelled, and Close waits for their
+// handlers up to attemptDrain: an attempt cut short is recorded as
+// interrupted, its request due again at the next start.
 func (q *Queues) Close() {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return
 	}
 	q.closed = true
+	q.stopAll()
+	q.closeLocked()
+	q.mu.Unlock()
+	q.waitAttempts()
+}
+
+// closeLocked stops the timers and ends the subscriptions; the mutex is
+// held.
+func (q *Queues) closeLocked() {
 	if q.retry != nil {
 		q.retry()
 		q.retry = nil
@@ -153,6 +177,9 @@ func (q *Queues) Post(ctx context.Context, c ivr.Contact) (string, error) {
 	if liveChannels[c.Channel] {
 		return "", fmt.Errorf("post contact: %w: a %s call joins a queue through its flow", ErrInvalidContact, c.Channel)
 	}
+	if c.Channel == ChannelCallback {
+		return "", fmt.Errorf("post contact: %w: a callback is requested through a flow's callback node", ErrInvalidContact)
+	}
 	ct, err := q.add(ctx, c, false)
 	if err != nil {
 		return "", fmt.Errorf("post contact: %w", err)
@@ -202,6 +229,11 @@ func (q *Queues) add(ctx context.Context, c ivr.Contact, live bool) (*contact, e
 }
 
 func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
+	return q.db.Write(ctx, func(tx *sql.Tx) error { return insertContact(ctx, tx, c) })
+}
+
+// insertContact writes the row of a new waiting contact.
+func insertContact(ctx context.Context, tx *sql.Tx, c *ivr.Contact) error {
 	skills := c.Skills
 	if skills == nil {
 		skills = []string{}
@@ -222,19 +254,17 @@ func (q *Queues) insert(ctx context.Context, c *ivr.Contact) error {
 	if err != nil {
 		return err
 	}
-	return q.db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO contacts (id, channel, queue, call_id, caller, dialled, language,
-				intent, priority, skills, vars, path, flow, flow_version, state, enqueued_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)`,
-			c.ID, c.Channel, c.Queue, c.CallID, c.Caller, c.Dialled, c.Language,
-			c.Intent, c.Priority, string(sk), vars, string(pj), c.Flow, c.FlowVersion,
-			store.FormatTime(c.EnqueuedAt))
-		if err != nil {
-			return fmt.Errorf("insert contact %s: %w", c.ID, err)
-		}
-		return nil
-	})
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO contacts (id, channel, queue, call_id, caller, dialled, language,
+			intent, priority, skills, vars, path, flow, flow_version, state, enqueued_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)`,
+		c.ID, c.Channel, c.Queue, c.CallID, c.Caller, c.Dialled, c.Language,
+		c.Intent, c.Priority, string(sk), vars, string(pj), c.Flow, c.FlowVersion,
+		store.FormatTime(c.EnqueuedAt))
+	if err != nil {
+		return fmt.Errorf("insert contact %s: %w", c.ID, err)
+	}
+	return nil
 }
 
 // Remove takes a waiting chat or email out of its queue without an agent;
@@ -255,6 +285,8 @@ func (q *Queues) Remove(ctx context.Context, id, reason string) error {
 		}
 		found = true
 		switch {
+		case c.cb != nil:
+			return fmt.Errorf("%w: a callback request is cancelled, not removed", ErrInvalidContact)
 		case c.w != nil:
 			return fmt.Errorf("%w: a waiting call leaves the queue when the caller hangs up", ErrInvalidContact)
 		case c.state != contactWaiting:
@@ -294,13 +326,16 @@ func leaveState(reason string) (string, bool) {
 func (q *Queues) finish(ctx context.Context, id, state, reason string) error {
 	now := q.clock.Now()
 	return q.db.Write(ctx, func(tx *sql.Tx) error {
-		var cur, enq string
-		err := tx.QueryRowContext(ctx, `SELECT state, enqueued_at FROM contacts WHERE id = ?`, id).Scan(&cur, &enq)
+		var cur, enq, ch string
+		err := tx.QueryRowContext(ctx, `SELECT state, enqueued_at, channel FROM contacts WHERE id = ?`, id).Scan(&cur, &enq, &ch)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if ch == ChannelCallback {
+			return fmt.Errorf("%w: a callback request is cancelled, not removed", ErrInvalidContact)
 		}
 		if cur != StateWaiting {
 			return fmt.Errorf("%w: it is %s", ErrNotWaiting, cur)
@@ -325,8 +360,12 @@ const RestartReason = "ivrd restarted"
 // that held them is gone, so are the calls; their wait is unknown and left
 // null. Conversations it left open are ended by ivrd, their talk time
 // unknown. The chats and emails still waiting are loaded back, to be
-// offered to the agents. Call it at start, before Enqueue; it returns how
-// many calls it abandoned.
+// offered to the agents, and so are the pending callback requests: a
+// request whose attempt the previous run was making counts that attempt
+// as interrupted and is due again at once (cancelled instead, when its
+// cancellation was asked during the attempt). Call it at start, after
+// HandleCallbacks and before Enqueue; it returns how many calls it
+// abandoned.
 func (q *Queues) Recover(ctx context.Context) (int, error) {
 	now := store.FormatTime(q.clock.Now())
 	q.mu.Lock()
@@ -340,8 +379,14 @@ func (q *Queues) Recover(ctx context.Context) (int, error) {
 		// Contacts of this process are alive; never touch them.
 		notMine = ` AND id NOT IN (?` + strings.Repeat(", ?", len(mine)-1) + `)`
 	}
-	var n int64
+	var n, interrupted int64
 	err := q.db.Write(ctx, func(tx *sql.Tx) error {
+		// Before the open conversations are ended below: a callback's
+		// attempt goes back to its queue rather than ending there.
+		var err error
+		if interrupted, err = recoverCallbacks(ctx, tx, now, notMine, mine); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE contacts SET state = 'abandoned', reason = ?, left_at = ?
 			WHERE state = 'waiting' AND channel IN ('voice', 'webrtc')`+notMine,
 			append([]any{RestartReason, now}, mine...)...)
@@ -352,7 +397,7 @@ func (q *Queues) Recover(ctx context.Context) (int, error) {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE contacts SET ended_at = ?, ended_by = ?
-			WHERE state = 'connected' AND ended_at IS NULL`+notMine,
+			WHERE state = 'connected' AND ended_at IS NULL AND channel <> 'callback'`+notMine,
 			append([]any{now, ivr.EndedByIVRD}, mine...)...)
 		return err
 	})
@@ -362,9 +407,20 @@ func (q *Queues) Recover(ctx context.Context) (int, error) {
 	if n > 0 {
 		q.log.WarnContext(ctx, "abandoned calls left waiting by a previous run", "count", n)
 	}
+	if interrupted > 0 {
+		q.log.WarnContext(ctx, "callback attempts interrupted by the end of a previous run", "count", interrupted)
+	}
 	waiting, err := q.waitingRows(ctx, "")
 	if err != nil {
 		return int(n), fmt.Errorf("recover queues: %w", err)
+	}
+	pending, err := q.callbackRows(ctx, q.db.Reader(), `cb.state = 'pending'`)
+	if err != nil {
+		return int(n), fmt.Errorf("recover queues: %w", err)
+	}
+	byID := make(map[string]*ivr.Callback, len(pending))
+	for i := range pending {
+		byID[pending[i].ID] = &pending[i].Callback
 	}
 	loaded := 0
 	_ = q.do(ctx, func(now time.Time, fx *effects) error {
@@ -372,7 +428,17 @@ func (q *Queues) Recover(ctx context.Context) (int, error) {
 			if liveChannels[c.Channel] || q.contacts[c.ID] != nil {
 				continue
 			}
-			q.list(newContact(c))
+			ct := newContact(c)
+			if c.Channel == ChannelCallback {
+				cb := byID[c.ID]
+				if cb == nil {
+					q.log.WarnContext(ctx, "callback contact without a pending request left aside", "contact_id", c.ID)
+					continue
+				}
+				ct.cb = newCallback(cb)
+				ct.info.Record = cb.Contact.Record
+			}
+			q.list(ct)
 			loaded++
 		}
 		q.match(now, fx)
@@ -394,10 +460,21 @@ func (q *Queues) List(ctx context.Context, queue string) ([]WaitingContact, erro
 	if err != nil {
 		return nil, fmt.Errorf("list queue %q: %w", queue, err)
 	}
+	var infos map[string]*CallbackInfo
+	for i := range cs {
+		if cs[i].Channel == ChannelCallback {
+			if infos, err = q.callbackInfos(ctx, queue); err != nil {
+				return nil, fmt.Errorf("list queue %q: %w", queue, err)
+			}
+			break
+		}
+	}
 	now := q.clock.Now()
 	out := make([]WaitingContact, 0, len(cs))
 	for i := range cs {
-		out = append(out, waitingContact(&cs[i], now))
+		w := waitingContact(&cs[i], now)
+		w.Callback = infos[w.ID]
+		out = append(out, w)
 	}
 	return out, nil
 }
@@ -426,24 +503,33 @@ func (q *Queues) waitingRows(ctx context.Context, queue string) ([]ivr.Contact, 
 			&c.Language, &c.Intent, &c.Priority, &sk, &vs, &ps, &c.Flow, &c.FlowVersion, &enq); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(sk), &c.Skills); err != nil {
-			return nil, fmt.Errorf("decode skills of %s: %w", c.ID, err)
-		}
-		if err := json.Unmarshal([]byte(ps), &c.Path); err != nil {
-			return nil, fmt.Errorf("decode path of %s: %w", c.ID, err)
-		}
-		if len(c.Path) == 0 {
-			c.Path = nil
-		}
-		if c.Vars, err = store.UnmarshalVars(vs); err != nil {
-			return nil, fmt.Errorf("contact %s: %w", c.ID, err)
-		}
-		if c.EnqueuedAt, err = store.ParseTime(enq); err != nil {
-			return nil, fmt.Errorf("contact %s: %w", c.ID, err)
+		if err := decodeContact(&c, sk, vs, ps, enq); err != nil {
+			return nil, err
 		}
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// decodeContact reads the JSON and time columns of a contacts row.
+func decodeContact(c *ivr.Contact, skills, vars, path, enqueued string) error {
+	if err := json.Unmarshal([]byte(skills), &c.Skills); err != nil {
+		return fmt.Errorf("decode skills of %s: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(path), &c.Path); err != nil {
+		return fmt.Errorf("decode path of %s: %w", c.ID, err)
+	}
+	if len(c.Path) == 0 {
+		c.Path = nil
+	}
+	var err error
+	if c.Vars, err = store.UnmarshalVars(vars); err != nil {
+		return fmt.Errorf("contact %s: %w", c.ID, err)
+	}
+	if c.EnqueuedAt, err = store.ParseTime(enqueued); err != nil {
+		return fmt.Errorf("contact %s: %w", c.ID, err)
+	}
+	return nil
 }
 
 // Summary returns every queue that has contacts waiting or had contacts

@@ -150,7 +150,7 @@ func (a *agent) freeForAny() bool {
 // qualifies reports whether the agent may take c at all: channel, queue,
 // language and skills, whatever the agent does now.
 func (a *agent) qualifies(c *contact) bool {
-	if a.capacity[c.info.Channel] <= 0 {
+	if a.capacity[c.channel()] <= 0 {
 		return false
 	}
 	if len(a.cfg.Queues) > 0 && !slices.Contains(a.cfg.Queues, c.info.Queue) {
@@ -198,6 +198,16 @@ type contact struct {
 	agent       *agent
 	connectedAt time.Time
 	leg         ivr.Leg
+	cb          *callback // callback requests only
+}
+
+// channel is the channel whose capacity the contact takes: a callback is
+// a call, it takes the agent's voice capacity.
+func (c *contact) channel() string {
+	if c.info.Channel == ChannelCallback {
+		return ChannelVoice
+	}
+	return c.info.Channel
 }
 
 func newContact(c ivr.Contact) *contact {
@@ -247,6 +257,7 @@ func (o *offer) ivr() ivr.Offer {
 type effects struct {
 	stmts   []stmt
 	hangups []hangup
+	starts  []func() // run once the rows are written: callback attempts
 }
 
 type stmt struct {
@@ -301,6 +312,9 @@ func (q *Queues) apply(ctx context.Context, fx *effects) {
 			q.log.WarnContext(ctx, "hang up agent leg", "reason", h.reason, "err", err)
 		}
 	}
+	for _, start := range fx.starts {
+		start()
+	}
 }
 
 // list puts a new contact in the serving order.
@@ -332,13 +346,29 @@ func (q *Queues) match(now time.Time, fx *effects) {
 		if !q.anyFree() {
 			return
 		}
-		if c.offer != nil {
+		if c.offer != nil || (c.cb != nil && !q.callbackReady(c, now)) {
 			continue
 		}
-		if a := q.pick(c, now); a != nil {
-			q.propose(c, a, now, fx)
+		a := q.pick(c, now)
+		if a == nil {
+			continue
 		}
+		if c.cb != nil && c.cb.att == nil && c.cb.mode == ivr.CallbackCallerFirst {
+			// The customer is called first; no agent is held meanwhile.
+			q.turn(c, now, fx)
+			continue
+		}
+		q.offerContact(c, a, now, fx)
 	}
+}
+
+// offerContact offers c to a; a callback without an attempt in progress
+// starts one, whose first event is this offer.
+func (q *Queues) offerContact(c *contact, a *agent, now time.Time, fx *effects) {
+	if c.cb != nil && c.cb.att == nil {
+		q.startAttempt(c, now, fx)
+	}
+	q.propose(c, a, now, fx)
 }
 
 func (q *Queues) anyFree() bool {
@@ -368,7 +398,7 @@ func (q *Queues) pick(c *contact, now time.Time) *agent {
 			if !tried {
 				allTried = false
 			}
-			if tried || !a.free(c.info.Channel) {
+			if tried || !a.free(c.channel()) {
 				continue
 			}
 			if best == nil || a.idleSince.Before(best.idleSince) {
@@ -524,7 +554,7 @@ func (q *Queues) connect(o *offer, leg ivr.Leg, now time.Time, fx *effects) {
 	c.offer, a.offer = nil, nil
 	q.unlist(c)
 	c.state, c.agent, c.connectedAt, c.leg = contactConnected, a, now, leg
-	a.load[c.info.Channel]++
+	a.load[c.channel()]++
 	a.contacts[c.id] = c
 	a.idleSince = now
 	wait := max(now.Sub(c.info.EnqueuedAt), 0)
@@ -533,6 +563,9 @@ func (q *Queues) connect(o *offer, leg ivr.Leg, now time.Time, fx *effects) {
 		a.name, store.FormatTime(now), wait.Milliseconds(), store.FormatTime(now), c.id)
 	view := q.contactView(c, now)
 	q.notify(a, now, fx, &AgentEvent{Type: "connected", Contact: &view}, c.id, "")
+	if c.cb != nil {
+		q.callbackConnected(c, now, fx)
+	}
 	q.log.Info("contact connected", "contact_id", c.id, "call_id", c.info.CallID, "queue", c.info.Queue,
 		"agent", a.name, "wait", wait)
 	q.changed()
@@ -557,7 +590,7 @@ func (q *Queues) leave(c *contact, state, reason string, now time.Time, fx *effe
 func (q *Queues) end(c *contact, by string, now time.Time, fx *effects) {
 	a := c.agent
 	delete(a.contacts, c.id)
-	a.load[c.info.Channel]--
+	a.load[c.channel()]--
 	delete(q.contacts, c.id)
 	c.state = contactGone
 	talk := max(now.Sub(c.connectedAt), 0)
@@ -726,7 +759,7 @@ func (q *Queues) contactView(c *contact, now time.Time) ContactView {
 	if !c.connectedAt.IsZero() {
 		end = c.connectedAt // the wait ended there
 	}
-	v := ContactView{WaitingContact: waitingContact(&c.info, end), Path: slices.Clone(c.info.Path)}
+	v := ContactView{WaitingContact: q.waitingOf(c, end), Path: slices.Clone(c.info.Path)}
 	if c.agent != nil {
 		t := c.connectedAt
 		v.ConnectedAt, v.Agent = &t, c.agent.name

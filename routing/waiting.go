@@ -138,12 +138,7 @@ func (w *waiting) Leave(ctx context.Context, reason string) error {
 	if state == StateConnected {
 		return nil // the conversation is recorded by Answer and End
 	}
-	why := map[string]string{
-		StateAbandoned:   "caller hung up",
-		StateTimeout:     "caller reached the queue's maximum wait",
-		StateTransferred: "caller left the queue",
-		StateClosed:      "contact closed",
-	}[state]
+	why := leaveWhy[state]
 	return w.q.do(ctx, func(now time.Time, fx *effects) error {
 		if w.c.state != contactWaiting {
 			return nil
@@ -155,6 +150,15 @@ func (w *waiting) Leave(ctx context.Context, reason string) error {
 		w.q.match(now, fx)
 		return nil
 	})
+}
+
+// leaveWhy is why an offer is withdrawn when its contact leaves in a
+// state, for the desk.
+var leaveWhy = map[string]string{
+	StateAbandoned:   "caller hung up",
+	StateTimeout:     "caller reached the queue's maximum wait",
+	StateTransferred: "caller left the queue",
+	StateClosed:      "contact closed",
 }
 
 // End ends the conversation with the agent, ended by by (ivr.EndedBy*);
