@@ -81,7 +81,7 @@ func (s *Server) deskError(w http.ResponseWriter, r *http.Request, err error, wh
 		status = http.StatusNotFound
 	case errors.Is(err, routing.ErrNoOffer), errors.Is(err, routing.ErrNoConversation),
 		errors.Is(err, routing.ErrAgentState), errors.Is(err, routing.ErrNotWaiting),
-		errors.Is(err, routing.ErrNotQualified):
+		errors.Is(err, routing.ErrNotQualified), errors.Is(err, routing.ErrCallbackState):
 		status = http.StatusConflict
 	case errors.Is(err, routing.ErrLegRequired), errors.Is(err, routing.ErrInvalidContact):
 		status = http.StatusBadRequest

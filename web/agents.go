@@ -141,9 +141,11 @@ type accepted struct {
 	SDP string `json:"sdp,omitempty"`
 }
 
-// isCall reports whether a contact of this channel is a live call.
+// isCall reports whether a contact of this channel is taken as a call: a
+// live call, or a callback request (the agent talks to the customer once
+// called back).
 func isCall(channel string) bool {
-	return channel == routing.ChannelVoice || channel == routing.ChannelWebRTC
+	return channel == routing.ChannelVoice || channel == routing.ChannelWebRTC || channel == routing.ChannelCallback
 }
 
 // acceptOffer serves POST /api/agent/offers/{id}/accept. An agent taking

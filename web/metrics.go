@@ -79,7 +79,7 @@ func ratio(f func(q *routing.QueueStats) *float64) func(q *routing.QueueStats) (
 // intervalFigures are per interval ("today", "15m"), over the contacts
 // that left the queue in it.
 var intervalFigures = []queueFigure{
-	{"offered_contacts", "Contacts that left the queue in the interval: answered, abandoned, timed out.",
+	{"offered_contacts", "Contacts that left the queue in the interval: answered, abandoned, timed out (callback requests apart).",
 		count(func(q *routing.QueueStats) int { return q.Offered })},
 	{"answered_contacts", "Contacts answered by an agent in the interval.",
 		count(func(q *routing.QueueStats) int { return q.Answered })},
@@ -101,6 +101,21 @@ var intervalFigures = []queueFigure{
 		ratio(func(q *routing.QueueStats) *float64 { return q.ASASeconds })},
 	{"average_talk_seconds", "Mean conversation length of the conversations that ended in the interval.",
 		ratio(func(q *routing.QueueStats) *float64 { return q.AverageTalkSeconds })},
+	// Callback requests, counted apart from the figures above.
+	{"offered_callbacks", "Callbacks offered to callers by the flows, taken or not.",
+		count(func(q *routing.QueueStats) int { return q.Callbacks.Offered })},
+	{"requested_callbacks", "Callback requests stored.",
+		count(func(q *routing.QueueStats) int { return q.Callbacks.Requested })},
+	{"completed_callbacks", "Callback requests whose customer talked to an agent.",
+		count(func(q *routing.QueueStats) int { return q.Callbacks.Completed })},
+	{"failed_callbacks", "Callback requests that failed: every attempt missed the customer, or the customer left.",
+		count(func(q *routing.QueueStats) int { return q.Callbacks.Failed })},
+	{"cancelled_callbacks", "Callback requests cancelled.",
+		count(func(q *routing.QueueStats) int { return q.Callbacks.Cancelled })},
+	{"time_to_callback_seconds", "Mean time from a callback request to the customer's conversation with an agent, of the requests completed in the interval.",
+		ratio(func(q *routing.QueueStats) *float64 { return q.Callbacks.AverageTimeToCallbackSeconds })},
+	{"callback_talk_seconds", "Mean length of the callback conversations that ended in the interval.",
+		ratio(func(q *routing.QueueStats) *float64 { return q.Callbacks.AverageTalkSeconds })},
 }
 
 // nowFigures are now, whatever the interval.
@@ -109,6 +124,8 @@ var nowFigures = []queueFigure{
 		count(func(q *routing.QueueStats) int { return q.Waiting })},
 	{"longest_wait_seconds", "Wait of the contact waiting longest now.",
 		func(q *routing.QueueStats) (float64, bool) { return q.LongestWaitSeconds, true }},
+	{"open_callbacks", "Callback requests pending or in an attempt now.",
+		count(func(q *routing.QueueStats) int { return q.Callbacks.Open })},
 }
 
 // writeStats writes the figures of st: for all queues, then per queue.

@@ -60,6 +60,9 @@ type Config struct {
 	// Agents serves the agent desk, the supervisors' board and stats, and
 	// /metrics (routing.Queues).
 	Agents AgentDesk
+	// Callbacks serves the callback requests to supervisors; nil uses
+	// Agents when it serves them too (routing.Queues does).
+	Callbacks CallbackDesk
 	// WebRTC answers the desk of agents who take calls in the browser
 	// (web.WebRTCFrom(*media.WebRTC)).
 	WebRTC WebRTC
@@ -158,6 +161,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/agents/{name}/state", s.postAgentsState)
 	s.mux.HandleFunc("GET /api/board", s.getBoard)
 	s.mux.HandleFunc("GET /api/stats", s.getStats)
+	s.mux.HandleFunc("GET /api/callbacks", s.listCallbacks)
+	s.mux.HandleFunc("DELETE /api/callbacks/{id}", s.cancelCallback)
 	s.mux.HandleFunc("GET /api/supervisor/events", s.supervisorEvents)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.mux.HandleFunc("GET /desk", s.page("desk.html"))

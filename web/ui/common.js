@@ -168,9 +168,21 @@ export function stateLabel(s) {
   return stateLabels[s] || s;
 }
 
-const channelLabels = { voice: 'Appel', webrtc: 'Appel web', chat: 'Chat', email: 'E-mail' };
+const channelLabels = { voice: 'Appel', webrtc: 'Appel web', chat: 'Chat', email: 'E-mail', callback: 'Rappel' };
 export function channelLabel(c) {
   return channelLabels[c] || c;
+}
+
+// isCall says whether a contact is taken as a call: a live call, or a
+// callback request (the agent talks to the customer called back).
+export function isCall(c) {
+  return c.channel === 'voice' || c.channel === 'webrtc' || c.channel === 'callback';
+}
+
+// callbackLabel names a callback request by the number to call:
+// "Rappel au 0612345678"; '' for another contact.
+export function callbackLabel(c) {
+  return c.callback ? `Rappel au ${c.callback.number}` : '';
 }
 
 const languageLabels = {

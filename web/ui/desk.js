@@ -3,8 +3,8 @@
 // for agents taking calls in the browser, the call's audio over WebRTC.
 
 import {
-  $, $$, api, ApiError, channelLabel, consentLabel, consentVar, duration, el, forgetToken,
-  languageLabel, saveToken, savedToken, signIn, signInError, since, stateLabel, streamEvents, until,
+  $, $$, api, ApiError, callbackLabel, channelLabel, consentLabel, consentVar, duration, el, forgetToken,
+  isCall, languageLabel, saveToken, savedToken, signIn, signInError, since, stateLabel, streamEvents, until,
 } from './common.js';
 
 // desk is the page's state. It is on window for the browser's console and
@@ -151,8 +151,7 @@ async function setState(state) {
 // takesAudioHere says whether accepting this offer brings the call into
 // the page: an agent taking calls in the browser, offered a call.
 function takesAudioHere(offer) {
-  const ch = offer.contact.channel;
-  return desk.status && desk.status.browser && !offer.phone && (ch === 'voice' || ch === 'webrtc');
+  return desk.status && desk.status.browser && !offer.phone && isCall(offer.contact);
 }
 
 async function accept() {
@@ -368,7 +367,7 @@ function renderOffer(offer) {
   if (desk.shownOffer !== offer.id) {
     desk.shownOffer = offer.id;
     $('#offer-error').textContent = '';
-    $('#offer-channel').textContent = channelLabel(offer.contact.channel);
+    $('#offer-channel').textContent = callbackLabel(offer.contact) || channelLabel(offer.contact.channel);
     fillScreenPop($('#offer-pop'), offer.contact, true);
   }
   $('#phone-ringing').hidden = !offer.phone;
@@ -386,6 +385,11 @@ function fillScreenPop(box, c, waiting) {
   const row = (label, cls, value) => {
     dl.append(el('dt', '', label), el('dd', cls, value));
   };
+  if (c.callback) {
+    // The customer asked to be called back: the number first.
+    row('À rappeler', 'pop-callback', c.callback.number);
+    row('Tentative', 'pop-attempt', `${c.callback.attempts} sur ${c.callback.max_attempts}`);
+  }
   row('Motif', 'pop-intent', c.intent || 'Non précisé');
   row('File', 'pop-queue', c.queue);
   row('Appelant', 'pop-caller', c.caller || 'Inconnu');
@@ -447,7 +451,7 @@ function renderConversations(contacts) {
     }
     card.dataset.channel = c.channel;
     $('.conv-channel', card).textContent = channelLabel(c.channel);
-    $('.conv-caller', card).textContent = c.caller || 'Inconnu';
+    $('.conv-caller', card).textContent = c.callback ? c.callback.number : c.caller || 'Inconnu';
     $('.talk-timer', card).dataset.since = c.connected_at || '';
     fillScreenPop($('.screenpop', card), c, false);
   }
@@ -459,7 +463,7 @@ function renderCallStatus() {
   for (const card of $$('#conversation-list .conversation')) {
     const p = $('.call-status', card);
     const call = desk.call;
-    const isVoice = card.dataset.channel === 'voice' || card.dataset.channel === 'webrtc';
+    const isVoice = isCall({ channel: card.dataset.channel });
     if (call && call.contactId === card.dataset.contactId && call.pc) {
       const labels = {
         new: 'Connexion audio…', connecting: 'Connexion audio…', connected: 'Audio établi',
@@ -516,6 +520,8 @@ const withdrawnReasons = {
   'phone could not be rung': 'le téléphone n\'a pas pu sonner',
   'audio could not connect': 'l\'audio n\'a pas pu s\'établir',
   replaced: 'remplacée',
+  'customer not reached': 'client injoignable',
+  'callback attempt over': 'tentative de rappel terminée',
 };
 function withdrawnReason(r) {
   if (!r) {
@@ -526,11 +532,14 @@ function withdrawnReason(r) {
   }
   return withdrawnReasons[r] || r;
 }
-const endedBy = { caller: 'l\'appelant a raccroché', agent: 'vous avez raccroché', ivrd: 'fin technique' };
+const endedBy = {
+  caller: 'l\'appelant a raccroché', agent: 'vous avez raccroché', ivrd: 'fin technique',
+  not_reached: 'client injoignable, rappel non abouti',
+};
 
 function journal(type, ev) {
   const c = ev.contact || (ev.offer && ev.offer.contact);
-  const who = c ? `${channelLabel(c.channel)} de ${c.caller || 'inconnu'}` : '';
+  const who = c ? callbackLabel(c) || `${channelLabel(c.channel)} de ${c.caller || 'inconnu'}` : '';
   switch (type) {
     case 'state':
       journalLine(`État : ${stateLabel(ev.agent.state)}`);

@@ -2,7 +2,7 @@
 // agents and their states, and the service figures, pushed live.
 
 import {
-  $, $$, ApiError, channelLabel, duration, el, forgetToken, languageLabel, percent,
+  $, $$, ApiError, callbackLabel, channelLabel, duration, el, forgetToken, languageLabel, percent,
   saveToken, savedToken, seconds, signIn, signInError, since, stateLabel, streamEvents,
 } from './common.js';
 
@@ -120,8 +120,8 @@ function renderBoard(b) {
       wait.dataset.wait = w.wait_seconds;
       tr.append(
         el('td', 'position', w.position),
-        el('td', 'caller', w.caller || 'Inconnu'),
-        el('td', 'channel', channelLabel(w.channel)),
+        el('td', 'caller', w.callback ? w.callback.number : w.caller || 'Inconnu'),
+        el('td', 'channel', w.callback ? callbackStatus(w.callback) : channelLabel(w.channel)),
         el('td', 'intent', w.intent || '—'),
         el('td', 'language', w.language ? languageLabel(w.language) : '—'),
         wait,
@@ -142,9 +142,10 @@ function renderBoard(b) {
     const pill = el('span', 'state', stateLabel(a.state));
     pill.dataset.state = a.state;
     state.append(pill);
-    const contacts = (a.contacts || []).map((c) => `${channelLabel(c.channel)} ${c.caller || ''}`.trim());
+    const contacts = (a.contacts || []).map((c) => callbackLabel(c) || `${channelLabel(c.channel)} ${c.caller || ''}`.trim());
     if (a.offer) {
-      contacts.push(`proposé : ${a.offer.contact.caller || channelLabel(a.offer.contact.channel)}`);
+      const c = a.offer.contact;
+      contacts.push(`proposé : ${callbackLabel(c) || c.caller || channelLabel(c.channel)}`);
     }
     const sinceCell = el('td', 'since');
     sinceCell.dataset.since = a.since;
@@ -159,6 +160,19 @@ function renderBoard(b) {
     rows.append(tr);
   }
   tick();
+}
+
+// callbackStatus says where a callback request stands: calling the
+// customer, or when its next attempt comes.
+function callbackStatus(cb) {
+  if (cb.state === 'active') {
+    return cb.reached ? 'Rappel (client en ligne)' : 'Rappel (en cours)';
+  }
+  const next = cb.next_attempt ? Date.parse(cb.next_attempt) : NaN;
+  if (!Number.isNaN(next) && next > Date.now()) {
+    return `Rappel à ${new Date(next).toLocaleTimeString('fr-FR', { hour: '2-digit', minute: '2-digit' })}`;
+  }
+  return 'Rappel';
 }
 
 function renderStats(s) {
