@@ -750,6 +750,8 @@ func (q *Queues) assignable(c *contact) error {
 	switch {
 	case cb == nil:
 		return nil
+	case q.closed:
+		return fmt.Errorf("%w: ivrd is stopping", ErrCallbackState)
 	case q.onAttempt == nil:
 		return fmt.Errorf("%w: nothing places callbacks in this ivrd", ErrCallbackState)
 	case cb.att != nil && cb.att.dialling:

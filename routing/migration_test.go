@@ -130,3 +130,65 @@ func TestMigrationKeepsContacts(t *testing.T) {
 		t.Errorf("update of agent_events = %v, want refused", err)
 	}
 }
+
+// Migration 0007 adds the callback tables to a database that has
+// contacts: they are kept, and one open request per number and queue is
+// enforced by the schema itself.
+func TestMigrationAddsCallbacks(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ivrd.db")
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob("../store/migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT '')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		base := filepath.Base(f)
+		v, _ := strconv.Atoi(base[:4])
+		if v >= 7 {
+			break
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, string(b)); err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		if _, err := raw.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, v, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO contacts (id, channel, queue, state, enqueued_at)
+		VALUES ('c1', 'chat', 'web', 'waiting', '2025-06-02T09:00:00.000000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db := openDB(t, path)
+	defer db.Close()
+	q := mustNew(t, db, WithLogger(quiet), WithClock(newTestClock()))
+	if got, err := q.List(ctx, ""); err != nil || len(got) != 1 || got[0].ID != "c1" {
+		t.Errorf("waiting after migration %+v %v", got, err)
+	}
+	cb, err := q.RequestCallback(ctx, newRequest("0612345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO callbacks (id, number, queue, mode, max_attempts, requested_at)
+			VALUES ('other', '0612345678', 'sales', 'agent_first', 1, '2025-06-02T09:00:00.000000000Z')`)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Errorf("second open request for %s beside %s: %v, want refused", "0612345678", cb.ID, err)
+	}
+}
