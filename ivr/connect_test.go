@@ -37,6 +37,7 @@ type agentRun struct {
 	call  *ivrtest.Call
 	queue *ivrtest.Queue
 	calls *ivrtest.MemCallLog
+	opts  []ivr.Option // more engine options
 	err   error
 }
 
@@ -62,8 +63,8 @@ func runAgents(t *testing.T, f *ivr.Flow, hangupAt time.Duration, script func(*a
 	}
 	r.call.Durations["you are number"] = 4 * s
 	script(r)
-	eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(r.queue), ivr.WithCallLog(r.calls),
-		ivr.WithLogger(slog.New(slog.DiscardHandler)))
+	eng := ivr.NewEngine(fixed(f), append([]ivr.Option{ivr.WithClock(clock), ivr.WithQueue(r.queue), ivr.WithCallLog(r.calls),
+		ivr.WithLogger(slog.New(slog.DiscardHandler))}, r.opts...)...)
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	r.call.OnHangup = func(string) { cancel(errHungUpByIvrd) }

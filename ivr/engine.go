@@ -132,12 +132,43 @@ func (f FlowsFunc) Current() *FlowSet { return f() }
 //     from Waiting.Position each time the prompt plays or, with a Holder,
 //     each time the driver announces it. They never reach the call record
 //     or the contact.
+//
+// Callbacks (see callback.go):
+//
+//  22. A queue node with `callback` takes its callback key (default 1) on
+//     hold like the operator key: the call leaves the queue
+//     ("transferred") for the callback node, and the request that node
+//     stores keeps the place the call had (its arrival time). With
+//     offer_callback_after, the offer prompt is played once, before a hold
+//     prompt, when the estimated wait has grown past it. A callback node
+//     first looks for a request pending for the number (in its queue, or
+//     any queue when it has none): 1 keeps it, 2 cancels it. Otherwise it
+//     reads the number back (1 confirms, 2 asks for another, ended by #),
+//     stores the request durably, then says when to expect the call: in
+//     ${callback.minutes} minutes, or from ${callback.hour} h
+//     ${callback.minute} when the calendar is closed (the first attempt
+//     then waits for the opening). The call's outcome is "callback". A
+//     number that is not 4 to 15 digits (a hidden caller ID) is asked for;
+//     no valid number, or the daily limit, plays the failure prompt and
+//     goes to on_failure.
+//  23. An attempt (ServeCallback) calls the customer through the
+//     Originator: agent-first, once an agent has taken the request (phone
+//     answered or browser leg connected); caller-first, when the queue says
+//     it is the request's turn, the customer then waiting on hold at the
+//     head of the queue. The customer hears the greeting and, when the
+//     conversation is recorded, the recording notice with its refusal
+//     window: the consent given in the first call does not carry over.
+//     The conversation then goes as in rules 19 and 17. A customer not
+//     reached (busy, no answer, rejected, failure) is reported with the
+//     next attempt's time: the retry delay later, moved to the calendar's
+//     next opening; none after max_attempts.
 type Engine struct {
 	flows      Flows
 	clock      Clock
 	queue      Queue
 	calls      CallLog
 	recordings Recordings
+	originator Originator
 	logger     *slog.Logger
 	maxSteps   int
 	active     atomic.Int64

@@ -36,16 +36,17 @@ type NodeKind string
 
 // The node kinds.
 const (
-	KindPlay    NodeKind = "play"
-	KindMenu    NodeKind = "menu"
-	KindCollect NodeKind = "collect"
-	KindSet     NodeKind = "set"
-	KindBranch  NodeKind = "branch"
-	KindGoto    NodeKind = "goto"
-	KindQueue   NodeKind = "queue"
-	KindHangup  NodeKind = "hangup"
-	KindConsent NodeKind = "consent"
-	KindRecord  NodeKind = "record"
+	KindPlay     NodeKind = "play"
+	KindMenu     NodeKind = "menu"
+	KindCollect  NodeKind = "collect"
+	KindSet      NodeKind = "set"
+	KindBranch   NodeKind = "branch"
+	KindGoto     NodeKind = "goto"
+	KindQueue    NodeKind = "queue"
+	KindHangup   NodeKind = "hangup"
+	KindConsent  NodeKind = "consent"
+	KindRecord   NodeKind = "record"
+	KindCallback NodeKind = "callback"
 )
 
 // Position is where something was written, for error messages.
@@ -62,16 +63,17 @@ type Node struct {
 	Pos  Position
 	Next string // following node for play, set, collect, consent, record; "" ends the call
 
-	Play    *PlayNode
-	Menu    *MenuNode
-	Collect *CollectNode
-	Set     map[string]string // variable -> template ("${caller}")
-	Branch  []BranchRule
-	Goto    string
-	Queue   *QueueNode
-	Hangup  *HangupNode
-	Consent *ConsentNode
-	Record  *RecordNode
+	Play     *PlayNode
+	Menu     *MenuNode
+	Collect  *CollectNode
+	Set      map[string]string // variable -> template ("${caller}")
+	Branch   []BranchRule
+	Goto     string
+	Queue    *QueueNode
+	Hangup   *HangupNode
+	Consent  *ConsentNode
+	Record   *RecordNode
+	Callback *CallbackNode
 }
 
 // Prompts returns every prompt of the node, whatever its kind, so that a
@@ -88,7 +90,9 @@ func (n *Node) Prompts() []Prompt {
 	case n.Collect != nil:
 		return input(&n.Collect.Input)
 	case n.Queue != nil:
-		return []Prompt{n.Queue.Hold}
+		return []Prompt{n.Queue.Hold, n.Queue.CallbackOffer}
+	case n.Callback != nil:
+		return n.Callback.prompts()
 	case n.Hangup != nil:
 		return []Prompt{n.Hangup.Prompt}
 	case n.Consent != nil:
@@ -193,6 +197,10 @@ type Condition struct {
 	Open   string // calendar name: true within its opening hours
 	Closed string // calendar name: true outside them or on a holiday
 
+	// CallbackPending is a queue name, or "any": true when the caller's
+	// number has a callback request pending there (rule 22).
+	CallbackPending string
+
 	All []Condition
 	Any []Condition
 	Not *Condition
@@ -213,6 +221,16 @@ type QueueNode struct {
 	// agent takes the call until the call ends, when the caller accepted
 	// the recording.
 	Record bool
+	// Callback is the callback node the caller goes to by pressing
+	// CallbackKey on hold, keeping the place; "" when the queue offers
+	// none.
+	Callback    string
+	CallbackKey rune
+	// OfferCallbackAfter, when set, plays CallbackOffer (which names the
+	// key) once, between two hold prompts, when the estimated wait exceeds
+	// it.
+	OfferCallbackAfter time.Duration
+	CallbackOffer      Prompt
 }
 
 // ConsentNode tells the caller the call may be recorded and takes the
@@ -272,6 +290,40 @@ func (c *Calendar) IsOpen(t time.Time) bool {
 		}
 	}
 	return false
+}
+
+// nextOpenHorizon bounds the search for the next opening: a calendar
+// closed for longer is closed.
+const nextOpenHorizon = 370 * 24 * time.Hour
+
+// NextOpen returns the first time at or after t when the calendar is open,
+// to the minute; false when it does not open within a year.
+func (c *Calendar) NextOpen(t time.Time) (time.Time, bool) {
+	if c.IsOpen(t) {
+		return t, true
+	}
+	lt := t.In(c.Location)
+	day := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, c.Location)
+	for d := 0; d*24 < int(nextOpenHorizon/time.Hour); d++ {
+		date := day.AddDate(0, 0, d)
+		if c.Holidays[date.Format("2006-01-02")] {
+			continue
+		}
+		for _, r := range c.Weekly[date.Weekday()] {
+			// Wall-clock minutes, so that a day with a DST change still
+			// opens at the hour written.
+			at := time.Date(date.Year(), date.Month(), date.Day(), r.From/60, r.From%60, 0, 0, c.Location)
+			end := time.Date(date.Year(), date.Month(), date.Day(), r.To/60, r.To%60, 0, 0, c.Location)
+			if !end.After(t) {
+				continue
+			}
+			if at.Before(t) {
+				at = t
+			}
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Routes maps dialled numbers to flows.

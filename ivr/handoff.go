@@ -128,6 +128,8 @@ const (
 	OutcomeQueued      Outcome = "queued"         // handed to a queue (see Queue)
 	OutcomeAbandoned   Outcome = "abandoned"      // hung up while waiting in the queue
 	OutcomeConnected   Outcome = "connected"      // an agent took it
+	OutcomeCallback    Outcome = "callback"       // the caller asked to be called back
+	OutcomeNotReached  Outcome = "not_reached"    // a callback whose customer did not answer
 	OutcomeError       Outcome = "error"
 )
 

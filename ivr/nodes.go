@@ -43,12 +43,12 @@ func (s *session) assign(set map[string]string) {
 }
 
 // branch goes to the first rule whose condition holds, else to Next.
-func (s *session) branch(n *Node) (string, error) {
+func (s *session) branch(ctx context.Context, n *Node) (string, error) {
 	for i, r := range n.Branch {
 		ok := true
 		if r.If != nil {
 			var err error
-			if ok, err = s.cond(r.If); err != nil {
+			if ok, err = s.cond(ctx, r.If); err != nil {
 				return "", fmt.Errorf("evaluate %s: %w", r.Pos, err)
 			}
 		}
@@ -62,7 +62,7 @@ func (s *session) branch(n *Node) (string, error) {
 }
 
 // cond evaluates a condition. Tests of a variable group all have to hold.
-func (s *session) cond(c *Condition) (bool, error) {
+func (s *session) cond(ctx context.Context, c *Condition) (bool, error) {
 	switch {
 	case c.Open != "":
 		return s.open(c.Open)
@@ -71,20 +71,22 @@ func (s *session) cond(c *Condition) (bool, error) {
 		return !open, err
 	case c.All != nil:
 		for i := range c.All {
-			if ok, err := s.cond(&c.All[i]); err != nil || !ok {
+			if ok, err := s.cond(ctx, &c.All[i]); err != nil || !ok {
 				return false, err
 			}
 		}
 		return true, nil
 	case c.Any != nil:
 		for i := range c.Any {
-			if ok, err := s.cond(&c.Any[i]); err != nil || ok {
+			if ok, err := s.cond(ctx, &c.Any[i]); err != nil || ok {
 				return ok, err
 			}
 		}
 		return false, nil
+	case c.CallbackPending != "":
+		return s.callbackPending(ctx, c.CallbackPending), nil
 	case c.Not != nil:
-		ok, err := s.cond(c.Not)
+		ok, err := s.cond(ctx, c.Not)
 		return !ok, err
 	}
 	v := s.vars[c.Var]
@@ -242,6 +244,17 @@ func (s *session) leave(ctx context.Context, q *QueueNode, w Waiting, since time
 		s.result("operator key after " + waited.String())
 		s.log.Info("operator key in queue", "wait", waited)
 		return s.flow.Operator.Goto, nil
+	case ev == evCallback:
+		// The caller would rather be called back: the request the
+		// callback node takes keeps this place (rule 22).
+		leave("transferred")
+		s.left = &leftQueue{queue: q.Queue, since: since, intent: s.contactCopy.Intent,
+			priority: q.Priority, skills: slices.Clone(q.Skills)}
+		s.waiting = nil
+		s.rec.Outcome = OutcomeInProgress
+		s.result("callback key after " + waited.String())
+		s.log.Info("callback key in queue", "wait", waited)
+		return q.Callback, nil
 	default: // max wait
 		leave("timeout")
 		s.rec.Outcome = OutcomeInProgress
@@ -345,13 +358,50 @@ func (s *session) hold(ctx context.Context, q *QueueNode) (ev event, err error) 
 // holdPrompt is the queue's hold prompt with the caller's position and
 // estimated wait as they stand now (${queue.position}, ${queue.ewt}).
 func (s *session) holdPrompt(ctx context.Context, q *QueueNode) []Audio {
+	offer := s.callbackOffer(ctx, q)
 	if len(q.Hold) == 0 {
-		return nil
+		return offer
 	}
 	if usesQueueVars(q.Hold) {
 		s.position(ctx)
 	}
-	return s.expand(q.Hold)
+	return append(offer, s.expand(q.Hold)...)
+}
+
+// callbackInHold reports whether the key just pressed on hold is the
+// queue's callback key; the key is then consumed.
+func (s *session) callbackInHold() bool {
+	q := s.node.Queue
+	if q == nil || q.Callback == "" || len(s.buf) == 0 || s.buf[len(s.buf)-1].Digit != q.CallbackKey {
+		return false
+	}
+	s.buf = s.buf[:len(s.buf)-1]
+	return true
+}
+
+// callbackOffer is the queue's callback offer, once, when the estimated
+// wait has grown past offer_callback_after (rule 22); nil otherwise.
+func (s *session) callbackOffer(ctx context.Context, q *QueueNode) []Audio {
+	if q.OfferCallbackAfter <= 0 || q.Callback == "" || s.offeredCallback || s.waiting == nil {
+		return nil
+	}
+	p, err := s.waiting.Position(ctx)
+	if err != nil {
+		s.log.Warn("queue position", "err", err)
+		return nil
+	}
+	if p.EWT <= q.OfferCallbackAfter {
+		return nil
+	}
+	s.offeredCallback = true
+	s.result(fmt.Sprintf("callback offered (position %d, estimated wait %s)", p.Position, p.EWT.Round(time.Second)))
+	s.log.Info("callback offered", "position", p.Position, "ewt", p.EWT)
+	if cbs, ok := s.e.queue.(Callbacks); ok {
+		if err := cbs.CallbackOffered(context.WithoutCancel(ctx), q.Queue); err != nil {
+			s.log.Warn("count callback offer", "err", err)
+		}
+	}
+	return s.expand(q.CallbackOffer)
 }
 
 // usesQueueVars reports whether a prompt says the queue position or wait.
@@ -401,6 +451,9 @@ func (s *session) waitHeld(ctx context.Context, w waitSpec) (event, error) {
 		case evKey:
 			if s.operatorInHold() {
 				return evOperator, nil
+			}
+			if s.callbackInHold() {
+				return evCallback, nil
 			}
 		case evQueue:
 			if s.queueEvent(ctx) {

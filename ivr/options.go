@@ -14,6 +14,10 @@ func WithClock(c Clock) Option { return func(e *Engine) { e.clock = c } }
 // WithQueue sets the queue that queue nodes hand calls to.
 func WithQueue(q Queue) Option { return func(e *Engine) { e.queue = q } }
 
+// WithOriginator sets the driver that calls customers back. Callback
+// nodes need it, and a Queue that implements Callbacks.
+func WithOriginator(o Originator) Option { return func(e *Engine) { e.originator = o } }
+
 // WithCallLog sets where call records are saved.
 func WithCallLog(l CallLog) Option { return func(e *Engine) { e.calls = l } }
 

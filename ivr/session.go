@@ -43,6 +43,9 @@ type session struct {
 	// operator key, taken back if the operator's way leads to the same
 	// queue (rule 20).
 	kept *keptPlace
+	// left is the queue the caller left with its callback key, for the
+	// callback node that follows (rule 22).
+	left *leftQueue
 	// ring is the agent's phone being rung for the current offer.
 	ring *ringing
 	// pending is the queue event wait just received.
@@ -54,6 +57,8 @@ type session struct {
 	transferred bool
 	consent     *Consent   // the caller's answer to the recording notice, once known
 	recording   *recording // the recording in progress, nil when none
+	// offeredCallback: the queue's callback offer was played.
+	offeredCallback bool
 	// warnedNoRecordings: the missing recordings store was logged.
 	warnedNoRecordings bool
 }
@@ -132,7 +137,7 @@ func (s *session) step(ctx context.Context, n *Node) (string, error) {
 		s.assign(n.Set)
 		return n.Next, nil
 	case KindBranch:
-		return s.branch(n)
+		return s.branch(ctx, n)
 	case KindGoto:
 		return n.Goto, nil
 	case KindQueue:
@@ -143,6 +148,8 @@ func (s *session) step(ctx context.Context, n *Node) (string, error) {
 		return s.consentNode(ctx, n)
 	case KindRecord:
 		return s.recordNode(ctx, n)
+	case KindCallback:
+		return s.callbackNode(ctx, n)
 	}
 	return "", fmt.Errorf("run node %q: unknown kind %q", n.Name, n.Kind)
 }
@@ -183,6 +190,8 @@ func (s *session) finish(ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		switch {
+		case rec.Outcome == OutcomeCallback:
+			// The caller hung up after asking to be called back.
 		case errors.Is(cause, ErrCallerHangup):
 			rec.Outcome = OutcomeHungUpInIVR
 		case errors.Is(cause, ErrMediaTimeout):
@@ -200,7 +209,9 @@ func (s *session) finish(ctx context.Context, err error) error {
 		ret = fmt.Errorf("serve call: %w", err)
 		s.e.hangup(ctx, s.log, s.call, "error")
 	default:
-		rec.Outcome = OutcomeHangup
+		if rec.Outcome != OutcomeCallback {
+			rec.Outcome = OutcomeHangup
+		}
 		s.e.hangup(ctx, s.log, s.call, "flow ended")
 	}
 	end := s.e.clock.Now()
@@ -277,6 +288,7 @@ const (
 	evAnswered                   // the agent's phone answered
 	evRingEnded                  // the agent's phone stopped ringing unanswered
 	evOperator                   // the operator key, on hold
+	evCallback                   // the queue's callback key, on hold
 )
 
 // waitSpec is what a wait watches besides the call's context and keys.

@@ -36,11 +36,16 @@ type Queue struct {
 	// AnswerErr, when set, is returned by Answer (an offer that is over).
 	AnswerErr error
 
-	clock    *Clock
-	mu       sync.Mutex
-	contacts []ivr.Contact
-	left     []Left
-	log      []Event
+	// CallbackErr, when set, is returned by RequestCallback.
+	CallbackErr error
+
+	clock     *Clock
+	callbacks []ivr.Callback
+	offers    []string
+	mu        sync.Mutex
+	contacts  []ivr.Contact
+	left      []Left
+	log       []Event
 }
 
 // Left is a contact leaving the queue.

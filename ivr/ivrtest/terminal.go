@@ -80,7 +80,7 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 	calls := &MemCallLog{}
 	eng := ivr.NewEngine(ivr.FlowsFunc(func() *ivr.FlowSet { return only }),
 		ivr.WithClock(clock), ivr.WithQueue(queue), ivr.WithCallLog(calls),
-		ivr.WithLogger(slog.New(slog.DiscardHandler)))
+		ivr.WithOriginator(NewOriginator(clock)), ivr.WithLogger(slog.New(slog.DiscardHandler)))
 
 	limit := t.MaxDuration
 	if limit <= 0 {
@@ -131,6 +131,13 @@ func (t *Terminal) Run(ctx context.Context, set *ivr.FlowSet, flow string) (ivr.
 		case ivr.WaitAnswer:
 			fmt.Fprintf(t.Out, "… stays on the line (%s)\n", w.Timeout)
 		case ivr.WaitHold:
+			if len(keys) > 0 {
+				// A key on hold: the operator or callback key.
+				fmt.Fprintf(t.Out, "  ⌨ %c (on hold)\n", keys[0])
+				call.Press(string(keys[0]))
+				keys = keys[1:]
+				return nil
+			}
 			return errCallerWaits
 		case ivr.WaitInput:
 			fmt.Fprintf(t.Out, "… no input (%s)\n", w.Timeout)

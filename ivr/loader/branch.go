@@ -61,8 +61,8 @@ func (p *flowParser) branch(name string, n *yaml.Node) []ivr.BranchRule {
 
 var (
 	varTests  = []string{"equals", "in", "prefix", "match", "empty"}
-	condKeys  = []string{"var", "equals", "in", "prefix", "match", "empty", "caller", "dialled", "open", "closed", "all", "any", "not"}
-	condGroup = []string{"var", "caller", "dialled", "open", "closed", "all", "any", "not"}
+	condKeys  = []string{"var", "equals", "in", "prefix", "match", "empty", "caller", "dialled", "open", "closed", "all", "any", "not", "callback_pending"}
+	condGroup = []string{"var", "caller", "dialled", "open", "closed", "all", "any", "not", "callback_pending"}
 )
 
 // condition decodes one condition. It returns nil after reporting an error.
@@ -133,6 +133,15 @@ func (p *flowParser) condition(n *yaml.Node) *ivr.Condition {
 		} else {
 			c.Closed = cal
 		}
+	case "callback_pending":
+		if !p.alone(n, ps, g) {
+			return nil
+		}
+		q, ok := p.name(group.val, g)
+		if !ok {
+			return nil
+		}
+		c.CallbackPending = q
 	case "all", "any":
 		if !p.alone(n, ps, g) {
 			return nil

@@ -345,7 +345,7 @@ func templateVars(s string) ([]string, error) {
 			return nil, fmt.Errorf("unclosed ${")
 		}
 		v := s[:j]
-		if !identRE.MatchString(v) && !slices.Contains(queueVars, v) {
+		if !identRE.MatchString(v) && !slices.Contains(queueVars, v) && !slices.Contains(callbackVars, v) {
 			return nil, fmt.Errorf("bad variable name %q", v)
 		}
 		vars = append(vars, v)

@@ -74,6 +74,7 @@ type parsedFlow struct {
 	translationPos ivr.Position
 	edges          []edge
 	calUses        []use
+	callbackRefs   []use // queue nodes' callback: targets, which must be callback nodes
 	varUses        []use
 	varSets        map[string]bool
 	says           []sayRef
@@ -99,7 +100,7 @@ type flowParser struct {
 var nodeKinds = []ivr.NodeKind{
 	ivr.KindPlay, ivr.KindMenu, ivr.KindCollect, ivr.KindSet,
 	ivr.KindBranch, ivr.KindGoto, ivr.KindQueue, ivr.KindHangup,
-	ivr.KindConsent, ivr.KindRecord,
+	ivr.KindConsent, ivr.KindRecord, ivr.KindCallback,
 }
 
 // parseFlow decodes one flow file. It returns nil when the file is too
@@ -407,13 +408,15 @@ func (p *flowParser) parseNode(name string, kv pair) *ivr.Node {
 		node.Consent = p.consent(name, val, node.Pos)
 	case ivr.KindRecord:
 		node.Record = p.record(name, val)
+	case ivr.KindCallback:
+		node.Callback = p.callback(name, val, node.Pos)
 	}
 	if kv, has := fs["interruptible"]; has && node.Kind != ivr.KindPlay {
 		p.errorf(kv.key, "%s: interruptible applies to play nodes; set it inside the %s", what, node.Kind)
 	}
 	if kv, has := fs["next"]; has {
 		switch node.Kind {
-		case ivr.KindPlay, ivr.KindSet, ivr.KindCollect, ivr.KindConsent, ivr.KindRecord:
+		case ivr.KindPlay, ivr.KindSet, ivr.KindCollect, ivr.KindConsent, ivr.KindRecord, ivr.KindCallback:
 			if to, ok := p.name(kv.val, "next"); ok {
 				node.Next = to
 				p.pf.edges = append(p.pf.edges, edge{from: name, to: to, pos: p.at(kv.val), input: node.Kind == ivr.KindCollect})
@@ -621,7 +624,8 @@ func (p *flowParser) template(n *yaml.Node, s string) {
 
 func (p *flowParser) queue(name string, n *yaml.Node) *ivr.QueueNode {
 	what := "queue " + name
-	fs, ok := p.fields(n, what, "name", "intent", "priority", "skills", "hold", "max_wait", "on_timeout", "record")
+	fs, ok := p.fields(n, what, "name", "intent", "priority", "skills", "hold", "max_wait", "on_timeout", "record",
+		"callback", "callback_key", "offer_callback_after", "callback_prompt")
 	if !ok {
 		return nil
 	}
@@ -667,6 +671,7 @@ func (p *flowParser) queue(name string, n *yaml.Node) *ivr.QueueNode {
 	if kv, has := fs["record"]; has {
 		q.Record, _ = p.boolean(kv.val, "record")
 	}
+	p.queueCallback(name, fs, q, p.at(n))
 	return q
 }
 

@@ -237,6 +237,11 @@ func (l *load) validate(pf *parsedFlow, ep *entrypoints) {
 			l.errorAt(e.pos, "unknown node %q", e.to)
 		}
 	}
+	for _, u := range pf.callbackRefs {
+		if n := f.Nodes[u.name]; n != nil && n.Kind != ivr.KindCallback {
+			l.errorAt(u.pos, "callback: node %q is a %s node, not a callback node", u.name, n.Kind)
+		}
+	}
 	for _, u := range pf.calUses {
 		if _, ok := f.Calendars[u.name]; !ok {
 			l.errorAt(u.pos, "unknown calendar %q", u.name)

@@ -123,6 +123,15 @@ func TestLoadErrors(t *testing.T) {
 			`t.yaml:14:12: variable: "caller" is built in`,
 			`t.yaml:16:19: min_digits: 30 is more than the default max_digits 20`,
 		}},
+		{"callback", []string{
+			`t.yaml:6:37: callback: node "bye" is a hangup node, not a callback node`,
+			`t.yaml:8:27: queue q2: callback_key needs callback`,
+			`t.yaml:12:21: max_attempts: want 1 to 10, got 0`,
+			`t.yaml:13:20: retry_delay: 10s is too short`,
+			`t.yaml:14:13: mode: want agent_first or caller_first, got "whenever"`,
+			`t.yaml:15:17: unknown calendar "office"`,
+			`t.yaml:16:21: ring_timeout: want 5s to 2m0s, got 1s`,
+		}},
 		{"yaml-syntax", []string{
 			`t.yaml:6: bad YAML: found unexpected end of stream`,
 		}},

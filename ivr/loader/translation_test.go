@@ -58,7 +58,7 @@ func TestShippedTranslation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "welcome-en.yaml:45:3: warning: queue technique hands calls to queue support-en but the same node of accueil-fr to support-technique"
+	want := "welcome-en.yaml:58:3: warning: queue technique hands calls to queue support-en but the same node of accueil-fr to support-technique"
 	if len(set.Warnings) != 1 || !strings.HasPrefix(relative(dir, diags[0]), want) {
 		t.Errorf("warnings = %v, want one: %s", diags, want)
 	}
