@@ -13,7 +13,7 @@ import (
 // Bounds of a callback node's settings.
 const (
 	maxCallbackAttempts = 10
-	minCallbackRetry    = time.Minute
+	minCallbackRetry    = 10 * time.Second
 	minCallbackRing     = 5 * time.Second
 	maxCallbackRing     = 2 * time.Minute
 	maxCallbackDigits   = 20

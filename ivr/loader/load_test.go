@@ -127,7 +127,7 @@ func TestLoadErrors(t *testing.T) {
 			`t.yaml:6:37: callback: node "bye" is a hangup node, not a callback node`,
 			`t.yaml:8:27: queue q2: callback_key needs callback`,
 			`t.yaml:12:21: max_attempts: want 1 to 10, got 0`,
-			`t.yaml:13:20: retry_delay: 10s is too short`,
+			`t.yaml:13:20: retry_delay: 5s is too short`,
 			`t.yaml:14:13: mode: want agent_first or caller_first, got "whenever"`,
 			`t.yaml:15:17: unknown calendar "office"`,
 			`t.yaml:16:21: ring_timeout: want 5s to 2m0s, got 1s`,
