@@ -66,7 +66,24 @@ func (e *Engine) agentFirst(ctx context.Context, log *slog.Logger, a CallbackAtt
 	agent := s.conn
 	log = log.With("agent", agent.offer.Agent)
 	log.Info("agent took the callback; calling the customer", "number", cb.Number)
-	err := e.originate(ctx, a, node, func(cctx context.Context, call Call) {
+	// An agent who hangs up while the customer's phone rings gives up the
+	// attempt: the ringing stops.
+	octx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	answered := make(chan struct{})
+	go func() {
+		select {
+		case <-agent.leg.Done():
+			select {
+			case <-answered:
+			default:
+				stop(errAgentLeft)
+			}
+		case <-octx.Done():
+		}
+	}()
+	err := e.originate(octx, a, node, func(cctx context.Context, call Call) {
+		close(answered)
 		cs := e.callbackSession(cctx, call, a, flow, log)
 		if err := a.Waiting.Reached(cctx, call.ID()); err != nil {
 			log.Warn("report the customer reached", "err", err)
@@ -93,9 +110,20 @@ func (e *Engine) agentFirst(ctx context.Context, log *slog.Logger, a CallbackAtt
 	if ctx.Err() != nil {
 		return
 	}
+	if errors.Is(context.Cause(octx), errAgentLeft) {
+		// Not the customer's doing: due again at once.
+		log.Info("agent hung up while the customer's phone rang")
+		if err := a.Waiting.Failed(context.WithoutCancel(ctx), CallbackError, e.clock.Now()); err != nil {
+			log.Warn("report failed callback attempt", "err", err)
+		}
+		return
+	}
 	log.Info("customer not reached", "number", cb.Number, "err", err)
 	e.failCallback(ctx, log, a, flow, callbackResult(err))
 }
+
+// errAgentLeft cancels the customer's ringing when the agent hung up.
+var errAgentLeft = errors.New("agent hung up before the customer answered")
 
 // callerFirst calls the customer, who then waits for an agent at the
 // request's place.
