@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -27,49 +25,28 @@ const (
 	HeaderIntent    = "X-Ivrd-Intent"     // the qualified reason of the call, if any
 )
 
-// dialSetup bounds what Dial does before it returns: resolving the
-// phone's host, connecting over TCP or TLS, sending the first INVITE.
-const dialSetup = 5 * time.Second
-
-// cancelGrace is how long after the INVITE went out a phone has to send a
-// provisional response before ivrd, giving up, drops the INVITE without
-// CANCEL: the first INVITE and its retransmission at T1 had their chance.
-var cancelGrace = 2 * sipmsg.T1
-
-// errCancelRing is the cause that makes sipgo CANCEL the INVITE.
-var errCancelRing = errors.New("ringing cancelled")
-
-type legState uint8
-
-const (
-	legRinging legState = iota
-	legAnswered
-	legEnded
-)
-
-// agentLeg is an agent's phone rung by a caller's call: ivrd is the UAC
-// of its dialog, from the listener of its transport, so the phone's
-// in-dialog requests (BYE, re-INVITE) reach the server's handlers. It is
-// the driver's ivr.Ringing.
+// agentLeg is an agent's phone rung by ivrd: for a caller's call
+// ((*call).Dial), or by the server itself for an agent-first callback,
+// before the customer is called ((*Server).Dial). ivrd is the UAC of its
+// dialog (see uac), so the phone's in-dialog requests (BYE, re-INVITE)
+// reach the server's handlers. It is the driver's ivr.Ringing, and any of
+// the server's calls can bridge to it.
 //
 // Goroutines: run, which owns the INVITE transaction and then waits for
 // the end, and the media session's reader once answered.
 type agentLeg struct {
-	call    *call
-	srv     *Server
-	log     *slog.Logger
-	id      string // Call-ID
-	phone   string
-	dua     *sipgo.DialogUA
-	laddr   sipmsg.Addr // where UDP requests leave from: the listener
-	dlg     *sipgo.DialogClientSession
-	sess    *media.Session
-	local   netip.AddrPort
-	timeout time.Duration
+	uac
+	// call is the caller's call the phone rings for, nil when the server
+	// rang it; owner is that call's context, else the server's: either
+	// ending ends the leg. released tells the owner the leg is over.
+	call     *call
+	owner    context.Context
+	released func()
+	phone    string
+	sess     *media.Session
+	local    netip.AddrPort
+	timeout  time.Duration
 
-	ringCtx  context.Context // WaitAnswer's: cancelled to give up ringing
-	stopRing context.CancelCauseFunc
-	sentAt   time.Time       // the first INVITE went out
 	ctx      context.Context // the answered dialog's; ends with the leg
 	cancel   context.CancelCauseFunc
 	answered chan struct{}
@@ -77,16 +54,10 @@ type agentLeg struct {
 	done     chan struct{}
 	acks     chan *sipmsg.Request
 
-	mu          sync.Mutex
-	state       legState
-	provisional bool        // the current INVITE transaction had a 1xx: a CANCEL may go
-	challenged  bool        // the INVITE was challenged once already
-	cancelErr   error       // why ivrd gave up ringing, once it did
-	grace       *time.Timer // drops an INVITE with no provisional response yet
-	endReason   string      // why the answered leg ends, once it does
-	remoteEnded bool        // the phone sent BYE
-	tookCall    bool        // Answered was closed
-	dialogID    string      // set once answered, to match in-dialog requests
+	// Guarded by uac.mu.
+	endReason   string // why the answered leg ends, once it does
+	remoteEnded bool   // the phone sent BYE
+	tookCall    bool   // Answered was closed
 	neg         negotiation
 	sdp         sdpBuilder
 	err         error
@@ -94,6 +65,7 @@ type agentLeg struct {
 
 var (
 	_ ivr.Dialer  = (*call)(nil)
+	_ ivr.Dialer  = (*Server)(nil)
 	_ ivr.Ringing = (*agentLeg)(nil)
 )
 
@@ -102,36 +74,77 @@ var (
 // returns once the INVITE is sent; the leg reports the rest. The leg is
 // cancelled (or hung up) by the driver when the call ends.
 func (c *call) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error) {
+	l, err := c.srv.dialAgent(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Dial rings an agent's phone with no caller's call behind it, for an
+// agent-first callback: the agent takes the request first, then the
+// customer is called (Originate) and bridged to this leg. It works as
+// (*call).Dial, with r.Contact.Caller (the customer's number) in From.
+// Nothing ends the leg but its phone, Hangup, and Close (cause
+// ivr.ErrShutdown): whoever dialled hangs it up. A draining or closed
+// server refuses with ivr.ErrShutdown; Wait and Close wait for the leg.
+func (s *Server) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error) {
+	l, err := s.dialAgent(ctx, nil, r)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// dialAgent rings r.Offer.Phone for the call c, or for the server when c
+// is nil, and returns once the INVITE is sent.
+func (s *Server) dialAgent(ctx context.Context, c *call, r ivr.DialRequest) (*agentLeg, error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, fmt.Errorf("dial agent: %w", err)
 	}
-	if err := context.Cause(c.ctx); err != nil {
+	owner := s.life
+	if c != nil {
+		owner = c.ctx
+	}
+	if err := context.Cause(owner); err != nil {
 		return nil, fmt.Errorf("dial agent: %w", err)
 	}
 	target, transport, err := parsePhone(r.Offer.Phone)
 	if err != nil {
 		return nil, fmt.Errorf("dial agent %q: %w", r.Offer.Phone, err)
 	}
-	dua := c.srv.agentUA(transport)
+	dua := s.agentUA(transport)
 	if dua == nil {
 		return nil, fmt.Errorf("dial agent %q: %s: %w", r.Offer.Phone, transport, ErrNoListener)
 	}
 	id := uuid.NewString()
-	log := c.log.With("agent", r.Offer.Agent, "agent_call_id", id)
-	sess, err := c.srv.cfg.Media.NewSession(log)
+	log := s.log.With("call_id", id)
+	if c != nil {
+		log = c.log.With("agent_call_id", id)
+	}
+	log = log.With("agent", r.Offer.Agent)
+	sess, err := s.cfg.Media.NewSession(log)
 	if err != nil {
 		return nil, fmt.Errorf("dial agent: create media session: %w", err)
 	}
 	l := &agentLeg{
+		uac: uac{
+			srv:     s,
+			log:     log,
+			id:      id,
+			dua:     dua,
+			auth:    s.cfg.AgentAuth,
+			op:      "ring agent",
+			peer:    "agent phone",
+			authErr: ErrAgentAuth,
+			refused: responseError,
+		},
 		call:     c,
-		srv:      c.srv,
-		log:      log,
-		id:       id,
+		owner:    owner,
 		phone:    r.Offer.Phone,
-		dua:      dua,
 		sess:     sess,
-		local:    c.srv.mediaAddr(sess.LocalAddr()),
-		timeout:  ringTimeout(r, c.srv.cfg.RingTimeout),
+		local:    s.mediaAddr(sess.LocalAddr()),
+		timeout:  ringTimeout(r, s.cfg.RingTimeout),
 		answered: make(chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -139,35 +152,41 @@ func (c *call) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error)
 		sdp:      sdpBuilder{sessionID: rand.Uint64N(1 << 62)},
 	}
 	if transport == "UDP" {
-		l.laddr = c.srv.udpLaddr
+		l.laddr = s.udpLaddr
 	}
-	l.ringCtx, l.stopRing = context.WithCancelCause(context.Background())
+	l.init()
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	sess.SetHooks(media.Hooks{DTMF: l.onDTMF, End: l.onMediaEnd})
 
-	c.mu.Lock()
-	if c.legsClosed {
+	// The owner waits for its legs: a call before it is gone, the server
+	// in Wait and Close.
+	if c != nil {
+		c.mu.Lock()
+		if c.legsClosed {
+			c.mu.Unlock()
+			l.release()
+			return nil, fmt.Errorf("dial agent: %w", context.Cause(c.ctx))
+		}
+		c.legs.Add(1)
 		c.mu.Unlock()
-		l.release()
-		return nil, fmt.Errorf("dial agent: %w", context.Cause(c.ctx))
+		l.released = c.legs.Done
+	} else {
+		if !s.addOwnLeg() {
+			l.release()
+			return nil, fmt.Errorf("dial agent: %w", ivr.ErrShutdown)
+		}
+		l.released = s.ownLegDone
 	}
-	c.legs.Add(1)
-	c.mu.Unlock()
-	c.srv.addLeg(l)
+	s.addLeg(l)
 
 	req := l.invite(target, transport, r.Contact)
-	setupCtx, cancel := context.WithTimeout(ctx, dialSetup)
-	defer cancel()
 	l.log.Info("ringing agent", "phone", r.Offer.Phone, "transport", transport, "timeout", l.timeout)
-	dlg, err := dua.WriteInvite(setupCtx, req)
-	if err != nil {
-		l.srv.removeLeg(l)
+	if err := l.send(ctx, req); err != nil {
+		s.removeLeg(l)
 		l.release()
-		c.legs.Done()
-		return nil, fmt.Errorf("dial agent %q: send invite: %w", r.Offer.Phone, err)
+		l.released()
+		return nil, fmt.Errorf("dial agent %q: %w", r.Offer.Phone, err)
 	}
-	l.dlg = dlg
-	l.sentAt = time.Now()
 	go l.run()
 	return l, nil
 }
@@ -343,10 +362,10 @@ func headerText(s string) string {
 // run owns the leg: it waits for the phone's answer, then for the end.
 func (l *agentLeg) run() {
 	defer l.finish()
-	// A call that ends cancels its ringing legs and hangs up its answered
-	// ones, whatever the engine does.
-	unhook := context.AfterFunc(l.call.ctx, func() {
-		cause := context.Cause(l.call.ctx)
+	// The owner ending (the caller's call, or the server's Close) cancels
+	// a ringing leg and hangs up an answered one, whatever the engine does.
+	unhook := context.AfterFunc(l.owner, func() {
+		cause := context.Cause(l.owner)
 		l.end(fmt.Errorf("ring agent: call ended: %w", cause), "call ended: "+cause.Error(), false)
 	})
 	defer unhook()
@@ -355,11 +374,6 @@ func (l *agentLeg) run() {
 	})
 	err := l.ring()
 	timer.Stop()
-	l.mu.Lock()
-	if l.grace != nil {
-		l.grace.Stop()
-	}
-	l.mu.Unlock()
 	if err != nil {
 		l.mu.Lock()
 		l.err = err
@@ -372,55 +386,20 @@ func (l *agentLeg) run() {
 	reason, remote := l.endReason, l.remoteEnded
 	l.mu.Unlock()
 	if !remote {
-		l.bye(reason)
+		if err := l.bye(reason); err != nil {
+			l.log.Info("hang up agent", "err", err)
+		}
 	}
 }
 
 // ring waits for the phone's final response, cancelling when asked to.
 // It returns nil once the leg is answered and its media started.
 func (l *agentLeg) ring() error {
-	auth := l.srv.cfg.AgentAuth
-	err := l.dlg.WaitAnswer(l.ringCtx, sipgo.AnswerOptions{
-		OnResponse: l.onResponse,
-		Username:   auth.Username,
-		Password:   auth.Password,
-	})
-	res := l.dlg.InviteResponse
-	l.mu.Lock()
-	cancelErr := l.cancelErr
-	if err == nil && cancelErr == nil {
-		l.state = legAnswered
+	res, err := l.wait()
+	if err != nil {
+		return err
 	}
-	l.mu.Unlock()
-
-	switch {
-	case err == nil && cancelErr == nil:
-		return l.answer(res)
-	case res != nil && res.IsSuccess():
-		// The phone answered as ivrd gave up (the 200 crossed the CANCEL):
-		// acknowledge and hang up (RFC 3261 section 9.1).
-		l.ackAndBye(res, "cancelled")
-		if cancelErr != nil {
-			return cancelErr
-		}
-		return fmt.Errorf("ring agent: %w", err)
-	case cancelErr != nil:
-		if errors.Is(context.Cause(l.ringCtx), sipgo.WaitAnswerForceCancelErr) && res != nil && res.IsProvisional() {
-			// A provisional response came as ivrd gave up without CANCEL.
-			l.sendCancel()
-		}
-		return cancelErr
-	}
-	var dr *sipgo.ErrDialogResponse
-	switch {
-	case errors.As(err, &dr):
-		return responseError(dr.Res)
-	case errors.Is(err, ErrAgentAuth):
-		return err // from onResponse
-	case errors.Is(err, sipmsg.ErrTransactionTimeout):
-		return fmt.Errorf("ring agent: phone unreachable: %w", err)
-	}
-	return fmt.Errorf("ring agent: %w", err)
+	return l.answer(res)
 }
 
 // responseError maps the final response of a phone that did not take the
@@ -442,40 +421,6 @@ func responseError(res *sipmsg.Response) error {
 	return fmt.Errorf("ring agent: phone answered %d %s: %w", res.StatusCode, res.Reason, why)
 }
 
-// onResponse sees each response to the INVITE, on run's goroutine.
-func (l *agentLeg) onResponse(res *sipmsg.Response) error {
-	switch code := res.StatusCode; {
-	case code < 200:
-		l.mu.Lock()
-		l.provisional = true
-		if l.cancelErr != nil {
-			// ivrd gave up while waiting for this: CANCEL now.
-			l.stopRing(errCancelRing)
-		}
-		l.mu.Unlock()
-		if code == sipmsg.StatusTrying {
-			l.log.Debug("agent phone trying")
-		} else {
-			// Early media (183) is ignored: the caller keeps hearing the
-			// hold until the agent answers.
-			l.log.Info("agent phone ringing", "status", code, "reason", res.Reason)
-		}
-	case code == sipmsg.StatusUnauthorized || code == sipmsg.StatusProxyAuthRequired:
-		l.mu.Lock()
-		again := l.challenged
-		l.challenged = true
-		l.provisional = false // the authenticated INVITE is a new transaction
-		l.mu.Unlock()
-		if again {
-			return fmt.Errorf("ring agent: credentials refused (%d %s): %w", code, res.Reason, ErrAgentAuth)
-		}
-		if l.srv.cfg.AgentAuth.Password != "" {
-			l.log.Info("agent phone asks for authentication", "status", code)
-		}
-	}
-	return nil
-}
-
 // end asks the leg to end: ringing, it is cancelled with ringErr as its
 // Err; answered, it is hung up with reason (or was, by the phone, when
 // remote is set). A nil ringErr leaves a ringing leg be, an empty reason
@@ -486,22 +431,7 @@ func (l *agentLeg) end(ringErr error, reason string, remote bool) {
 	defer l.mu.Unlock()
 	switch l.state {
 	case legRinging:
-		if l.cancelErr != nil || ringErr == nil {
-			return
-		}
-		l.cancelErr = ringErr
-		// RFC 3261 section 9.1: no CANCEL before a provisional response.
-		// One may be on its way (onResponse then cancels); past the grace
-		// the phone is unreachable: give up the transaction rather than
-		// wait for Timer B.
-		switch grace := time.Until(l.sentAt.Add(cancelGrace)); {
-		case l.provisional:
-			l.stopRing(errCancelRing)
-		case grace > 0:
-			l.grace = time.AfterFunc(grace, func() { l.stopRing(sipgo.WaitAnswerForceCancelErr) })
-		default:
-			l.stopRing(sipgo.WaitAnswerForceCancelErr)
-		}
+		l.giveUpLocked(ringErr)
 	case legAnswered:
 		if l.endReason != "" || reason == "" {
 			return
@@ -515,24 +445,14 @@ func (l *agentLeg) end(ringErr error, reason string, remote bool) {
 
 // answer completes an answered INVITE: ACK, the SDP answer, the media.
 func (l *agentLeg) answer(res *sipmsg.Response) error {
-	neg, err := negotiateBody(res.Body())
+	neg, err := l.confirm(res)
 	if err != nil {
-		l.ackAndBye(res, "unusable SDP answer")
-		return fmt.Errorf("ring agent: answer: %w", err)
-	}
-	// The dialog is known before the ACK leaves: a phone may hang up
-	// right after it, and its BYE must find the leg.
-	l.mu.Lock()
-	l.dialogID = l.dlg.ID
-	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	if err := l.dlg.Ack(ctx); err != nil {
-		l.ackAndBye(nil, "ACK failed")
-		return fmt.Errorf("ring agent: send ACK: %w", err)
+		return err
 	}
 	if err := l.sess.Start(neg.Remote, codecOf(neg), neg.EventPT); err != nil {
-		l.ackAndBye(nil, "media failed")
+		if err := l.bye("media failed"); err != nil {
+			l.log.Info("hang up agent", "err", err)
+		}
 		return fmt.Errorf("ring agent: %w", err)
 	}
 	l.sess.SetSending(neg.Sending())
@@ -545,68 +465,10 @@ func (l *agentLeg) answer(res *sipmsg.Response) error {
 	return nil
 }
 
-// ackAndBye ends a dialog the leg will not use: ACK for the 2xx (nil
-// when already sent), then BYE.
-func (l *agentLeg) ackAndBye(res *sipmsg.Response, reason string) {
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	if res != nil {
-		if err := l.dlg.Ack(ctx); err != nil {
-			l.log.Debug("ack", "err", err)
-		}
-	}
-	l.bye(reason)
-}
-
-// bye hangs up the answered phone.
-func (l *agentLeg) bye(reason string) {
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	target := l.dlg.InviteRequest.Recipient
-	if c := l.dlg.InviteResponse.Contact(); c != nil {
-		target = c.Address
-	}
-	bye := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
-	bye.Laddr = l.laddr
-	bye.AppendHeader(reasonHeader(reason))
-	bye.AppendHeader(sipmsg.NewHeader("User-Agent", l.srv.cfg.UserAgent))
-	l.log.Info("hang up agent", "reason", reason)
-	if err := l.dlg.WriteBye(ctx, bye); err != nil {
-		l.log.Info("hang up agent", "err", err)
-	}
-}
-
-// sendCancel cancels the INVITE after WaitAnswer gave it up: for a 1xx
-// that arrived as ivrd stopped waiting. Best effort, bounded.
-func (l *agentLeg) sendCancel() {
-	inv := l.dlg.InviteRequest
-	req := sipmsg.NewRequest(sipmsg.CANCEL, inv.Recipient)
-	req.AppendHeader(sipmsg.HeaderClone(inv.Via()))
-	req.AppendHeader(sipmsg.HeaderClone(inv.From()))
-	req.AppendHeader(sipmsg.HeaderClone(inv.To()))
-	req.AppendHeader(sipmsg.HeaderClone(inv.CallID()))
-	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sipmsg.CANCEL})
-	mf := sipmsg.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	sipmsg.CopyHeaders("Route", inv, req)
-	req.SetTransport(inv.Transport())
-	req.SetDestination(inv.Destination())
-	req.Laddr = inv.Laddr
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	prebuilt := func(*sipgo.Client, *sipmsg.Request) error { return nil }
-	if res, err := l.dua.Client.Do(ctx, req, prebuilt); err != nil {
-		l.log.Debug("cancel", "err", err)
-	} else {
-		l.log.Debug("cancel", "status", res.StatusCode)
-	}
-}
-
 // finish releases the leg once run is over.
 func (l *agentLeg) finish() {
 	l.release()
 	l.srv.removeLeg(l)
-	l.dlg.Close()
 	l.mu.Lock()
 	l.state = legEnded
 	err := l.err
@@ -614,12 +476,12 @@ func (l *agentLeg) finish() {
 	st := l.sess.Stats()
 	l.log.Info("agent leg ended", "err", err, "rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived)
 	close(l.done)
-	l.call.legs.Done()
+	l.released()
 }
 
 // release frees what Dial took.
 func (l *agentLeg) release() {
-	l.stopRing(ErrLegEnded)
+	l.close()
 	l.cancel(ErrLegEnded)
 	if err := l.sess.Close(); err != nil && !errors.Is(err, media.ErrClosed) {
 		l.log.Debug("close media session", "err", err)
@@ -686,19 +548,10 @@ func (s *Server) removeLeg(l *agentLeg) {
 // dialogLeg finds the answered agent leg an in-dialog request from a phone
 // belongs to.
 func (s *Server) dialogLeg(req *sipmsg.Request) *agentLeg {
-	id, err := sipmsg.DialogIDFromRequestUAC(req)
-	if err != nil {
-		return nil
-	}
 	s.mu.Lock()
 	l := s.legs[req.CallID().Value()]
 	s.mu.Unlock()
-	if l == nil {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.dialogID == "" || l.dialogID != id {
+	if l == nil || !l.matches(req) {
 		return nil
 	}
 	return l

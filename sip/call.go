@@ -29,21 +29,27 @@ const dtmfBuffer = 8
 // byeTimeout bounds a BYE transaction when the call's own context is gone.
 const byeTimeout = 5 * time.Second
 
-// call is one inbound SIP call, the driver's ivr.Call.
+// call is one SIP call, the driver's ivr.Call: a caller's, which came in
+// (ivrd the UAS of its dialog: tx and dlg), or a customer's that ivrd
+// placed through the trunk (Originate: out). Both flavours share
+// everything the engine uses (Play, DTMF, Record, Dial, Bridge, Hangup)
+// and differ only in their dialog's signalling.
 //
 // Goroutines per call: two. The INVITE's handler goroutine runs
-// Config.Handler; the media session's reader also delivers DTMF and the
-// media timeout through hooks (onDTMF, onMediaEnd). Each agent phone the
-// call rings (Dial) adds two while it lasts: the leg's own and its media
-// session's reader.
+// Config.Handler (for a customer's call, the goroutine that called
+// Originate runs its serve); the media session's reader also delivers
+// DTMF and the media timeout through hooks (onDTMF, onMediaEnd). Each
+// agent phone the call rings (Dial) adds two while it lasts: the leg's own
+// and its media session's reader.
 type call struct {
 	srv     *Server
 	log     *slog.Logger
 	id      string
 	caller  string
 	dialled string
-	tx      *trackedTx
-	dlg     *sipgo.DialogServerSession
+	tx      *trackedTx                 // inbound only
+	dlg     *sipgo.DialogServerSession // inbound only
+	out     *uac                       // outbound only: the customer's dialog
 	sess    *media.Session
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
@@ -56,7 +62,7 @@ type call struct {
 	neg      negotiation // current media parameters
 	local    netip.AddrPort
 	sdp      sdpBuilder
-	answered bool // 200 OK sent
+	answered bool // 200 OK sent (outbound: received, ACK sent, media started)
 	finished bool // nothing more to send: rejected, cancelled, BYE sent or received
 
 	legs       sync.WaitGroup // agent legs still up, see Dial
@@ -225,7 +231,7 @@ func (c *call) run() {
 	defer c.cleanup()
 	c.start()
 	defer c.cancel(ErrHungUp)
-	c.serve()
+	c.serve(c.srv.cfg.Handler)
 	c.end()
 }
 
@@ -260,8 +266,9 @@ func (c *call) end() {
 	}
 }
 
-// serve runs the handler under recover: a panic ends this call only.
-func (c *call) serve() {
+// serve runs the handler under recover: a panic ends this call only. It
+// reports whether the handler returned without panicking.
+func (c *call) serve(handler func(context.Context, ivr.Call)) (ok bool) {
 	defer func() {
 		r := recover()
 		if r == nil {
@@ -269,7 +276,7 @@ func (c *call) serve() {
 		}
 		c.log.Error("panic in call handler", "panic", r, "stack", string(debug.Stack()))
 		c.mu.Lock()
-		reject := !c.answered && !c.finished
+		reject := c.out == nil && !c.answered && !c.finished
 		if reject {
 			c.finished = true
 		}
@@ -278,7 +285,8 @@ func (c *call) serve() {
 			c.srv.respond(c.dlg.InviteRequest, c.tx, sipmsg.StatusInternalServerError, "Server Internal Error")
 		}
 	}()
-	c.srv.cfg.Handler(c.ctx, c)
+	handler(c.ctx, c)
+	return true
 }
 
 // legsWait bounds the wait for the agents' legs at the end of a call: a
@@ -312,6 +320,9 @@ func (c *call) cleanup() {
 	c.mu.Unlock()
 	c.waitLegs()
 	c.release()
+	if c.out != nil {
+		c.out.close()
+	}
 	if err := c.sess.Close(); err != nil && !errors.Is(err, media.ErrClosed) {
 		c.log.Debug("close media session", "err", err)
 	}
@@ -356,19 +367,30 @@ func (c *call) injectDTMF(d rune) {
 // endRemote records that the peer ended the call (BYE, CANCEL).
 func (c *call) endRemote(how string) {
 	c.mu.Lock()
-	pending := !c.answered && !c.finished && how == "bye"
+	// A customer's call is found by in-dialog requests once answered only.
+	pending := c.out == nil && !c.answered && !c.finished && how == "bye"
 	c.finished = true
 	c.mu.Unlock()
 	if pending {
 		// A BYE in an early dialog: the INVITE still needs its final response.
 		c.srv.respond(c.dlg.InviteRequest, c.tx, sipmsg.StatusRequestTerminated, "Request Terminated")
 	}
-	c.log.Info("caller hung up", "by", how)
+	if c.out != nil {
+		c.log.Info("customer hung up", "by", how)
+	} else {
+		c.log.Info("caller hung up", "by", how)
+	}
 	c.cancel(ivr.ErrCallerHangup)
 }
 
 func (c *call) onBye(req *sipmsg.Request, tx *trackedTx) {
-	if err := c.dlg.ReadBye(req, tx); err != nil {
+	var err error
+	if c.out != nil {
+		err = c.out.dlg.ReadBye(req, tx)
+	} else {
+		err = c.dlg.ReadBye(req, tx)
+	}
+	if err != nil {
 		c.log.Debug("read BYE", "err", err)
 		c.srv.respond(req, tx, sipmsg.StatusBadRequest, "Bad Request")
 		return
@@ -376,9 +398,20 @@ func (c *call) onBye(req *sipmsg.Request, tx *trackedTx) {
 	c.endRemote("bye")
 }
 
+// dialog is the call's sipgo dialog, whichever side ivrd is on.
+func (c *call) dialog() *sipgo.Dialog {
+	if c.out != nil {
+		return &c.out.dlg.Dialog
+	}
+	return &c.dlg.Dialog
+}
+
 func (c *call) onAck(req *sipmsg.Request) {
-	if err := c.dlg.ReadAck(req, nil); err != nil {
-		c.log.Debug("ACK out of sequence", "err", err)
+	// ACKs reach a customer's call only for its re-INVITEs' 2xx.
+	if c.out == nil {
+		if err := c.dlg.ReadAck(req, nil); err != nil {
+			c.log.Debug("ACK out of sequence", "err", err)
+		}
 	}
 	select {
 	case c.acks <- req:
@@ -395,7 +428,9 @@ func (c *call) Answer(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if c.finished {
+	if c.finished || c.out != nil {
+		// A customer's call reaches the engine answered: not answered, it
+		// is over.
 		c.mu.Unlock()
 		return fmt.Errorf("answer call: %w", context.Cause(c.ctx))
 	}
@@ -454,6 +489,9 @@ func (c *call) fail(err error) error {
 }
 
 func (c *call) contact() *sipgo.DialogUA {
+	if c.out != nil {
+		return c.out.dua
+	}
 	if sipmsg.IsReliable(c.dlg.InviteRequest.Transport()) {
 		return c.srv.tcpUA
 	}
@@ -548,6 +586,14 @@ func (c *call) Hangup(ctx context.Context, reason string) error {
 	c.mu.Unlock()
 	defer c.cancel(ErrHungUp)
 
+	if c.out != nil {
+		// A customer's call is answered before anything can hang it up;
+		// the ringing is Originate's business. The BYE has its own bound.
+		if !answered {
+			return nil
+		}
+		return c.out.bye(reason)
+	}
 	if !answered {
 		c.log.Info("reject", "reason", reason)
 		c.srv.respond(c.dlg.InviteRequest, c.tx, sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable",
@@ -598,12 +644,12 @@ func (c *call) onReInvite(req *sipmsg.Request, tx *trackedTx) {
 	c.mu.Lock()
 	confirmed := c.answered && !c.finished
 	c.mu.Unlock()
-	if !confirmed || c.dlg.LoadState() != sipmsg.DialogStateConfirmed {
+	if !confirmed || c.dialog().LoadState() != sipmsg.DialogStateConfirmed {
 		// RFC 3261 section 14.2: an INVITE while one is pending.
 		c.srv.respond(req, tx, sipmsg.StatusRequestPending, "Request Pending")
 		return
 	}
-	if err := c.dlg.ReadRequest(req, tx); err != nil {
+	if err := c.dialog().ReadRequest(req, tx); err != nil {
 		c.srv.respond(req, tx, sipmsg.StatusInternalServerError, "CSeq Out Of Order")
 		return
 	}

@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ivrd/ivrd/ivr"
@@ -60,6 +63,9 @@ type Config struct {
 	// RingTimeout bounds the ringing of an agent's phone when the dial
 	// request gives no timeout. Default DefaultRingTimeout.
 	RingTimeout time.Duration
+	// Trunk is where customers are called back through (Originate).
+	// Without its Address, Originate fails with ivr.ErrNoCallbacks.
+	Trunk Trunk
 	// Logger receives the driver's logs; each call logs with a call_id.
 	Logger *slog.Logger
 	// Handler runs a call, in its own goroutine per call. The context ends
@@ -91,6 +97,18 @@ func (c *Config) setDefaults() error {
 	if c.RingTimeout <= 0 {
 		c.RingTimeout = DefaultRingTimeout
 	}
+	if err := c.Trunk.check(); err != nil {
+		return fmt.Errorf("check config: %w", err)
+	}
+	switch {
+	case c.Trunk.Address == "":
+	case c.Trunk.Transport == "UDP" && c.UDPAddr == "":
+		return fmt.Errorf("check config: %w", &TrunkError{Field: "Transport",
+			Reason: "udp, but there is no UDPAddr: the trunk's requests must come back to a listener"})
+	case c.Trunk.Transport == "TCP" && c.TCPAddr == "":
+		return fmt.Errorf("check config: %w", &TrunkError{Field: "Transport",
+			Reason: "tcp, but there is no TCPAddr: the trunk's requests must come back to a listener"})
+	}
 	if c.UserAgent == "" {
 		c.UserAgent = DefaultUserAgent
 	}
@@ -98,4 +116,140 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.Default()
 	}
 	return nil
+}
+
+// Trunk is the SIP trunk customers are called back through: an
+// operator's, or the PBX or SBC that reaches the public network. ivrd
+// sends it INVITE sip:<number>@<Domain> from its own listener, as it
+// does to agents' phones, so the trunk's in-dialog requests come back to
+// the server.
+type Trunk struct {
+	// Address is where the INVITEs go: host:port, the host a name or an
+	// IP address. Empty: no trunk, Originate fails.
+	Address string
+	// Transport is "udp" (default), "tcp" or "tls", in any case. UDP and
+	// TCP need the server to listen on that transport (UDPAddr, TCPAddr);
+	// TLS trusts the roots of AgentTLS, the server's TLS client
+	// configuration.
+	Transport string
+	// Credentials answer the trunk's 401 or 407 challenge, once per
+	// INVITE. Empty: a challenge fails the call.
+	Credentials Credentials
+	// CallerID is the number customers see: the user part of From, digits
+	// with an optional leading +. Empty: anonymous.
+	CallerID string
+	// Domain is the host of the Request-URI, To and From when the trunk
+	// wants another than Address's (an operator's domain, Address being
+	// its proxy). Empty: Address (with its port) in the Request-URI and To,
+	// ivrd's own address in From.
+	Domain string
+	// RingTimeout bounds the ringing when the request gives no timeout.
+	// Default DefaultRingTimeout.
+	RingTimeout time.Duration
+}
+
+// TrunkError is a Trunk field with a bad value; Field is the field's name
+// ("Address", "Credentials.Password"), so that a configuration file can
+// name its own key.
+type TrunkError struct {
+	Field  string
+	Reason string
+}
+
+func (e *TrunkError) Error() string { return "trunk " + e.Field + ": " + e.Reason }
+
+// Validate checks t as NewServer does, without the listeners: it returns
+// a *TrunkError naming the field at fault, or nil.
+func (t Trunk) Validate() error { return t.check() }
+
+// check validates the trunk and normalizes it: Transport upper case and
+// defaulted, RingTimeout defaulted.
+func (t *Trunk) check() error {
+	bad := func(field, format string, args ...any) error {
+		return &TrunkError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	if t.Address == "" {
+		for _, f := range []struct{ name, v string }{{"CallerID", t.CallerID}, {"Domain", t.Domain},
+			{"Credentials.Username", t.Credentials.Username}, {"Credentials.Password", t.Credentials.Password}} {
+			if f.v != "" {
+				return bad("Address", "empty, but %s is set: give the trunk's host:port", f.name)
+			}
+		}
+	} else {
+		host, port, err := net.SplitHostPort(t.Address)
+		if err != nil {
+			return bad("Address", "%q is not host:port: %v", t.Address, err)
+		}
+		if !validHost(host) {
+			return bad("Address", "%q: %q is not a host name or IP address", t.Address, host)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return bad("Address", "%q: port must be 1-65535", t.Address)
+		}
+	}
+	switch tp := strings.ToUpper(t.Transport); tp {
+	case "":
+		t.Transport = "UDP"
+	case "UDP", "TCP", "TLS":
+		t.Transport = tp
+	default:
+		return bad("Transport", "%q is not one of udp, tcp, tls", t.Transport)
+	}
+	switch {
+	case t.Credentials.Username != "" && t.Credentials.Password == "":
+		return bad("Credentials.Password", "empty, but the username is set: give both, or neither")
+	case t.Credentials.Username == "" && t.Credentials.Password != "":
+		return bad("Credentials.Username", "empty, but the password is set: give both, or neither")
+	}
+	if t.CallerID != "" && !validNumber(t.CallerID) {
+		return bad("CallerID", "%q is not digits with an optional leading +", t.CallerID)
+	}
+	if t.Domain != "" && !validHost(t.Domain) {
+		return bad("Domain", "%q is not a host name or IP address (no port, no user)", t.Domain)
+	}
+	switch {
+	case t.RingTimeout < 0:
+		return bad("RingTimeout", "must not be negative (0 means %v)", DefaultRingTimeout)
+	case t.RingTimeout == 0:
+		t.RingTimeout = DefaultRingTimeout
+	}
+	return nil
+}
+
+// validNumber reports whether s is a phone number as callbacks take them:
+// digits with an optional leading +, at most 32.
+func validNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost reports whether s is an IP address or a DNS name, as the host
+// of a SIP URI.
+func validHost(s string) bool {
+	if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return true
+	}
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			ch := label[i]
+			if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

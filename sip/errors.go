@@ -36,4 +36,10 @@ var (
 	// ErrLegEnded is the cause of an agent leg's end when the driver
 	// needs one of its own.
 	ErrLegEnded = errors.New("agent leg ended")
+	// ErrBadNumber: Originate was given a number that is not digits with
+	// an optional leading +; nothing was sent.
+	ErrBadNumber = errors.New("bad number to call")
+	// ErrTrunkAuth: the trunk challenged ivrd's INVITE and no credentials
+	// are configured, or it refused them.
+	ErrTrunkAuth = errors.New("trunk authentication failed")
 )

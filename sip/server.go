@@ -41,11 +41,16 @@ type Server struct {
 
 	draining atomic.Bool
 	closed   atomic.Bool
+	// life ends with ivr.ErrShutdown at Close: it ends what the server
+	// itself started, the agents' phones rung by Server.Dial.
+	life    context.Context
+	endLife context.CancelCauseFunc
 
-	mu    sync.Mutex
-	calls map[string]*call     // by Call-ID
-	legs  map[string]*agentLeg // agent phones rung by the calls, by Call-ID
-	idle  chan struct{}        // closed when calls becomes empty
+	mu      sync.Mutex
+	calls   map[string]*call     // inbound and outbound, by Call-ID
+	legs    map[string]*agentLeg // agent phones rung by ivrd, by Call-ID
+	ownLegs int                  // of those, the ones Server.Dial rang
+	idle    chan struct{}        // closed when no call nor ownLegs is left
 }
 
 // NewServer checks the config and prepares the SIP stack. Nothing is bound
@@ -84,6 +89,7 @@ func NewServer(cfg Config) (*Server, error) {
 		calls: make(map[string]*call),
 		legs:  make(map[string]*agentLeg),
 	}
+	s.life, s.endLife = context.WithCancelCause(context.Background())
 	srv.OnInvite(s.handle(s.onInvite))
 	srv.OnAck(s.handle(s.onAck))
 	srv.OnCancel(s.handle(s.onCancel))
@@ -277,17 +283,24 @@ func (s *Server) Drain() {
 	}
 }
 
-// ActiveCalls is the number of calls in progress.
+// ActiveCalls is the number of calls in progress: callers' calls, and
+// customers' calls from Originate from the INVITE on. Agents' phones are
+// not calls of their own.
 func (s *Server) ActiveCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.calls)
 }
 
-// Wait waits until no call is in progress or ctx is done.
+// busy is whether anything is in progress that Wait waits for: calls, and
+// the agents' phones that Server.Dial rang. Called with s.mu held.
+func (s *Server) busy() bool { return len(s.calls) > 0 || s.ownLegs > 0 }
+
+// Wait waits until no call is in progress, nor any agent's phone rung by
+// Server.Dial, or ctx is done.
 func (s *Server) Wait(ctx context.Context) error {
 	s.mu.Lock()
-	if len(s.calls) == 0 {
+	if !s.busy() {
 		s.mu.Unlock()
 		return nil
 	}
@@ -302,9 +315,10 @@ func (s *Server) Wait(ctx context.Context) error {
 }
 
 // Close ends every call in progress (their contexts end with
-// ivr.ErrShutdown and each is hung up as its handler returns), waits for
-// them until ctx is done, closes the listeners and releases the SIP stack;
-// ListenAndServe then returns.
+// ivr.ErrShutdown and each is hung up as its handler returns; customers'
+// calls still ringing are cancelled) and the agents' phones rung by
+// Server.Dial, waits for them until ctx is done, closes the listeners and
+// releases the SIP stack; ListenAndServe then returns.
 func (s *Server) Close(ctx context.Context) error {
 	s.closed.Store(true)
 	s.Drain()
@@ -313,6 +327,7 @@ func (s *Server) Close(ctx context.Context) error {
 		c.cancel(ivr.ErrShutdown)
 	}
 	s.mu.Unlock()
+	s.endLife(ivr.ErrShutdown)
 	err := s.Wait(ctx)
 	// The listeners stop before the stack: a late retransmission read from
 	// a listener once sipgo's connection pool is cleared would make sipgo
@@ -328,9 +343,23 @@ func (s *Server) addCall(c *call) bool {
 	if _, dup := s.calls[c.id]; dup {
 		return false
 	}
-	if len(s.calls) == 0 {
-		s.idle = make(chan struct{})
+	s.markBusy()
+	s.calls[c.id] = c
+	return true
+}
+
+// addOutbound adds a customer's call unless the server drains: checked
+// under s.mu, so that Close either refuses the call or ends it.
+func (s *Server) addOutbound(c *call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
 	}
+	if _, dup := s.calls[c.id]; dup {
+		return false
+	}
+	s.markBusy()
 	s.calls[c.id] = c
 	return true
 }
@@ -342,21 +371,61 @@ func (s *Server) removeCall(c *call) {
 		return
 	}
 	delete(s.calls, c.id)
-	if len(s.calls) == 0 {
+	s.markIdle()
+}
+
+// addOwnLeg counts an agent's phone rung by Server.Dial, unless the
+// server drains; ownLegDone uncounts it.
+func (s *Server) addOwnLeg() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.markBusy()
+	s.ownLegs++
+	return true
+}
+
+func (s *Server) ownLegDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ownLegs--
+	s.markIdle()
+}
+
+// markBusy opens a new idle channel when the server was idle; markIdle
+// closes it when nothing is left. Called with s.mu held, before adding
+// and after removing.
+func (s *Server) markBusy() {
+	if !s.busy() {
+		s.idle = make(chan struct{})
+	}
+}
+
+func (s *Server) markIdle() {
+	if !s.busy() {
 		close(s.idle)
 	}
 }
 
-// dialogCall finds the call an in-dialog request belongs to.
+// dialogCall finds the call an in-dialog request belongs to: a caller's
+// call (ivrd the UAS of its dialog) or a customer's (ivrd the UAC).
 func (s *Server) dialogCall(req *sipmsg.Request) *call {
-	id, err := sipmsg.DialogIDFromRequestUAS(req)
-	if err != nil {
-		return nil
-	}
 	s.mu.Lock()
 	c := s.calls[req.CallID().Value()]
 	s.mu.Unlock()
-	if c == nil || c.dlg.ID != id {
+	if c == nil {
+		return nil
+	}
+	if c.out != nil {
+		if !c.out.matches(req) {
+			return nil
+		}
+		return c
+	}
+	id, err := sipmsg.DialogIDFromRequestUAS(req)
+	if err != nil || c.dlg.ID != id {
 		return nil
 	}
 	return c
