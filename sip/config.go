@@ -143,8 +143,8 @@ type Trunk struct {
 	// its proxy). Empty: Address (with its port) in the Request-URI and To,
 	// ivrd's own address in From.
 	Domain string
-	// RingTimeout bounds the ringing when the request gives no timeout.
-	// Default DefaultRingTimeout.
+	// RingTimeout bounds the ringing of every call; a request's shorter
+	// timeout wins. Default DefaultRingTimeout.
 	RingTimeout time.Duration
 }
 

@@ -30,7 +30,8 @@ var _ ivr.Originator = (*Server)(nil)
 // Originate calls a customer back through the trunk (Config.Trunk), per
 // ivr.Originator: INVITE sip:<r.Number>@<Trunk.Domain> with an SDP offer
 // of a new media session, From Trunk.CallerID. It blocks while the
-// customer's phone rings, for r.Timeout (else Trunk.RingTimeout).
+// customer's phone rings, for r.Timeout or Trunk.RingTimeout, whichever
+// is shorter.
 //
 // Answered, the customer's call is a call of the server like a caller's
 // (Play, DTMF, Record, Dial, Bridge; Answer is a no-op), counted in
@@ -150,9 +151,10 @@ func (s *Server) newOutbound(ctx context.Context, r ivr.OriginateRequest) (*call
 func (c *call) ring(ctx context.Context, r ivr.OriginateRequest) error {
 	u := c.out
 	t := c.srv.cfg.Trunk
-	timeout := r.Timeout
-	if timeout <= 0 {
-		timeout = t.RingTimeout
+	// The trunk's ring timeout bounds every call; a request may ring less.
+	timeout := t.RingTimeout
+	if r.Timeout > 0 {
+		timeout = min(r.Timeout, timeout)
 	}
 	if err := u.send(ctx, c.invite(r)); err != nil {
 		return fmt.Errorf("call customer: %w", err)

@@ -309,17 +309,25 @@ func TestOriginateRingTimeout(t *testing.T) {
 	waitIdle(t, s)
 }
 
-// TestOriginateTrunkRingTimeout: without a timeout in the request, the
-// trunk's RingTimeout bounds the ringing.
+// TestOriginateTrunkRingTimeout: the trunk's RingTimeout bounds the
+// ringing, whether the request gives a longer timeout or none.
 func TestOriginateTrunkRingTimeout(t *testing.T) {
-	uas := startSippUAS(t, t.TempDir(), "uas_ring.xml", "udp")
-	s := startTrunkServer(t, uas.addr, "udp", func(tr *Trunk) { tr.RingTimeout = 400 * time.Millisecond })
-	err := s.Originate(context.Background(), callbackRequest(0), noServe(t))
-	if !errors.Is(err, ivr.ErrCalleeNoAnswer) {
-		t.Errorf("Originate = %v, want %v", err, ivr.ErrCalleeNoAnswer)
+	for _, requested := range []time.Duration{0, 10 * time.Second} {
+		t.Run(requested.String(), func(t *testing.T) {
+			uas := startSippUAS(t, t.TempDir(), "uas_ring.xml", "udp")
+			s := startTrunkServer(t, uas.addr, "udp", func(tr *Trunk) { tr.RingTimeout = 400 * time.Millisecond })
+			start := time.Now()
+			err := s.Originate(context.Background(), callbackRequest(requested), noServe(t))
+			if !errors.Is(err, ivr.ErrCalleeNoAnswer) {
+				t.Errorf("Originate = %v, want %v", err, ivr.ErrCalleeNoAnswer)
+			}
+			if since := time.Since(start); since > 3*time.Second {
+				t.Errorf("Originate returned after %v, want about 400ms", since)
+			}
+			uas.wait(t)
+			waitIdle(t, s)
+		})
 	}
-	uas.wait(t)
-	waitIdle(t, s)
 }
 
 // TestOriginateCancelled: the engine gives up while the phone rings (ctx

@@ -24,6 +24,7 @@ import (
 	"github.com/ivrd/ivrd/asterisk"
 	"github.com/ivrd/ivrd/recordings"
 	"github.com/ivrd/ivrd/routing"
+	"github.com/ivrd/ivrd/sip"
 	"github.com/ivrd/ivrd/web"
 )
 
@@ -82,10 +83,37 @@ type SIPConfig struct {
 	// AgentTLSCA is a PEM file of the roots that sign the certificates of
 	// sips: agent phones; empty trusts the system's roots.
 	AgentTLSCA string `mapstructure:"agent_tls_ca"`
+	// Trunk is where the SIP driver calls customers back (callback nodes);
+	// without an address it calls no one.
+	Trunk SIPTrunkConfig `mapstructure:"trunk"`
 
 	rtpMin, rtpMax int
 	mediaIP        netip.Addr
 	agentTLS       *tls.Config
+}
+
+// SIPTrunkConfig is the SIP trunk customers are called back through; see
+// sip.Trunk for what each key does.
+type SIPTrunkConfig struct {
+	Address     string        `mapstructure:"address"`
+	Transport   string        `mapstructure:"transport"`
+	Username    string        `mapstructure:"username"`
+	Password    string        `mapstructure:"password"`
+	CallerID    string        `mapstructure:"caller_id"`
+	Domain      string        `mapstructure:"domain"`
+	RingTimeout time.Duration `mapstructure:"ring_timeout"`
+}
+
+// trunk is the driver's Config.Trunk.
+func (t SIPTrunkConfig) trunk() sip.Trunk {
+	return sip.Trunk{
+		Address:     t.Address,
+		Transport:   t.Transport,
+		Credentials: sip.Credentials{Username: t.Username, Password: t.Password},
+		CallerID:    t.CallerID,
+		Domain:      t.Domain,
+		RingTimeout: t.RingTimeout,
+	}
 }
 
 // SIPAuthConfig are digest credentials.
@@ -214,6 +242,13 @@ var defaults = map[string]any{
 	"sip.agent_auth.username":        "",
 	"sip.agent_auth.password":        "",
 	"sip.agent_tls_ca":               "",
+	"sip.trunk.address":              "",
+	"sip.trunk.transport":            "udp",
+	"sip.trunk.username":             "",
+	"sip.trunk.password":             "",
+	"sip.trunk.caller_id":            "",
+	"sip.trunk.domain":               "",
+	"sip.trunk.ring_timeout":         "30s",
 	"webrtc.enabled":                 true,
 	"webrtc.ips":                     []string{},
 	"webrtc.nat_1to1_ips":            []string{},
@@ -584,6 +619,62 @@ func (s *SIPConfig) validate() error {
 			return bad("sip.agent_tls_ca", "%s holds no PEM certificate", s.AgentTLSCA)
 		}
 		s.agentTLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return s.Trunk.validate(s.UDP, s.TCP)
+}
+
+// trunkKeys names the keys of the sip.Trunk fields.
+var trunkKeys = map[string]string{
+	"Address":              "sip.trunk.address",
+	"Transport":            "sip.trunk.transport",
+	"Credentials.Username": "sip.trunk.username",
+	"Credentials.Password": "sip.trunk.password",
+	"CallerID":             "sip.trunk.caller_id",
+	"Domain":               "sip.trunk.domain",
+	"RingTimeout":          "sip.trunk.ring_timeout",
+}
+
+// validate checks the trunk with the driver's own rules, naming the key,
+// and that its transport has a listener for the trunk's requests to come
+// back to.
+func (t *SIPTrunkConfig) validate(udp, tcp string) error {
+	if t.Address == "" {
+		for _, k := range []struct{ key, v string }{{"username", t.Username}, {"password", t.Password},
+			{"caller_id", t.CallerID}, {"domain", t.Domain}} {
+			if k.v != "" {
+				return bad("sip.trunk.address", "empty, but sip.trunk.%s is set: give the trunk's host:port, or remove the trunk", k.key)
+			}
+		}
+	}
+	if t.RingTimeout <= 0 {
+		return bad("sip.trunk.ring_timeout", "must be positive")
+	}
+	if err := t.trunk().Validate(); err != nil {
+		te, ok := errors.AsType[*sip.TrunkError](err)
+		if !ok {
+			return bad("sip.trunk", "%v", err)
+		}
+		key := trunkKeys[te.Field]
+		if key == "" {
+			key = "sip.trunk"
+		}
+		if strings.HasPrefix(te.Field, "Credentials.") {
+			return bad(key, "%s (password: IVRD_SIP_TRUNK_PASSWORD)", te.Reason)
+		}
+		return bad(key, "%s", te.Reason)
+	}
+	if t.Address == "" {
+		return nil
+	}
+	switch strings.ToLower(t.Transport) {
+	case "udp":
+		if udp == "" {
+			return bad("sip.trunk.transport", "udp, but sip.udp is empty: the trunk's requests come back to ivrd's listener; set sip.udp or use tcp")
+		}
+	case "tcp":
+		if tcp == "" {
+			return bad("sip.trunk.transport", "tcp, but sip.tcp is empty: the trunk's requests come back to ivrd's listener; set sip.tcp or use udp")
+		}
 	}
 	return nil
 }
