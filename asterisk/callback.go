@@ -146,6 +146,7 @@ type dialout struct {
 	// guarded by Driver.mu
 	c         *call // the customer's call, once answered
 	abandoned bool  // Originate gave up: an answer from now on is not taken
+	requested bool  // Asterisk created the channel: it can be looked up
 	cause     int
 	causeText string
 }
@@ -227,6 +228,9 @@ func (d *Driver) Originate(ctx context.Context, r ivr.OriginateRequest, serve fu
 		}
 		return fmt.Errorf("call back at %s: %w", endpoint, err)
 	}
+	d.mu.Lock()
+	o.requested = true
+	d.mu.Unlock()
 	o.log.Info("calling customer back", "endpoint", endpoint, "timeout", timeout)
 
 	t := time.NewTimer(timeout)
@@ -354,12 +358,15 @@ func (d *Driver) cancelDialout(o *dialout, reason string) {
 	case err != nil:
 		o.log.Warn("cancel customer's call", "err", err)
 	}
-	t := time.NewTimer(d.cfg.RequestTimeout)
-	defer t.Stop()
-	select {
-	case <-o.done.c:
-		return
-	case <-t.C:
+	// A stopping driver reads no events any more: ask at once.
+	if !d.quit.done() {
+		t := time.NewTimer(d.cfg.RequestTimeout)
+		defer t.Stop()
+		select {
+		case <-o.done.c:
+			return
+		case <-t.C:
+		}
 	}
 	// The events may be lost (a reconnecting websocket): ask.
 	ok, err := d.rest.channelExists(ctx, o.id)
@@ -452,12 +459,13 @@ func (d *Driver) dialoutEvent(ev ari.Event) {
 }
 
 // reconcileDialouts ends the customers' calls still ringing whose channel
-// vanished while no events could arrive.
+// vanished while no events could arrive. A channel still being requested
+// is not looked up: it may not exist yet.
 func (d *Driver) reconcileDialouts(ctx context.Context) {
 	d.mu.Lock()
 	var ringing []*dialout
 	for _, o := range d.dialouts {
-		if o.c == nil {
+		if o.c == nil && o.requested {
 			ringing = append(ringing, o)
 		}
 	}

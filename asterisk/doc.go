@@ -36,6 +36,14 @@
 //     media.Port) joins through an ExternalMedia channel whose RTP a
 //     session of ivrd's media endpoint relays to it (media.Bridge). Only
 //     the bridge is destroyed at the end: no channel is hung up by Bridge.
+//   - Originate (ivr.Originator): a customer called back is originated
+//     into the application through the CallbackEndpoint dial string (the
+//     number, digits only, in place of {number}) with the argument
+//     ivrd-callback; its StasisStart is the answer, after which the
+//     channel is a call like an inbound one, served by the engine's
+//     function; its ChannelDestroyed before that says busy, rejected or
+//     unanswered. Driver.Dial rings an agent for no call (agent-first
+//     callbacks), a leg any call of the driver bridges to.
 //
 // A queue may be handed back to the dialplan instead of ivrd's own shared
 // queue (HandoffDialplan): the call implements ivr.Transferer, sets the

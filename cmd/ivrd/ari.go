@@ -34,8 +34,12 @@ func newARIDriver(cfg ARIConfig, ep *media.Endpoint, engine *ivr.Engine, log *sl
 		AgentEndpoint: cfg.AgentEndpoint,
 		Media:         ep,
 		MediaAddr:     cfg.mediaAddr,
-		Backoff:       asterisk.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
-		Logger:        log,
+		// Customers called back (ivr.Originator).
+		CallbackEndpoint:    cfg.CallbackEndpoint,
+		CallbackCallerID:    cfg.callbackCallerID,
+		CallbackRingTimeout: cfg.CallbackRingTimeout,
+		Backoff:             asterisk.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
+		Logger:              log,
 		Handler: func(ctx context.Context, call ivr.Call) {
 			_ = engine.Serve(ctx, call, "ari")
 		},

@@ -164,8 +164,18 @@ type ARIConfig struct {
 	// MediaAddr is where Asterisk sends the RTP of browser agents' legs;
 	// empty means the media address (sip.media_ip).
 	MediaAddr string `mapstructure:"media_addr"`
+	// CallbackEndpoint is the dial string customers are called back
+	// through, {number} standing for the customer's number
+	// (PJSIP/{number}@trunk); empty: Asterisk calls no one back.
+	CallbackEndpoint string `mapstructure:"callback_endpoint"`
+	// CallbackCallerID is what customers called back see: +33123456789 or
+	// "Acme" <+33123456789>; empty leaves it to the endpoint.
+	CallbackCallerID string `mapstructure:"callback_caller_id"`
+	// CallbackRingTimeout bounds the ringing of a customer's phone.
+	CallbackRingTimeout time.Duration `mapstructure:"callback_ring_timeout"`
 
-	mediaAddr netip.Addr
+	mediaAddr        netip.Addr
+	callbackCallerID string // in the form ARI takes
 }
 
 // ARIHandoffConfig says how the calls of one queue are handed off under
@@ -266,6 +276,9 @@ var defaults = map[string]any{
 	"ari.hold_announce":              "60s",
 	"ari.agent_endpoint":             asterisk.DefaultAgentEndpoint,
 	"ari.media_addr":                 "",
+	"ari.callback_endpoint":          "",
+	"ari.callback_caller_id":         "",
+	"ari.callback_ring_timeout":      asterisk.DefaultCallbackRingTimeout.String(),
 	"http.addr":                      "127.0.0.1:8080",
 	"http.pprof":                     false,
 	"http.users":                     []any{},
@@ -557,6 +570,21 @@ func (a *ARIConfig) validate(httpAddr string, mediaIP netip.Addr) error {
 	}
 	if a.HoldAnnounce < 0 {
 		return bad("ari.hold_announce", "must not be negative (0 announces once)")
+	}
+	if a.CallbackEndpoint != "" {
+		if err := asterisk.CheckCallbackEndpoint(a.CallbackEndpoint); err != nil {
+			return bad("ari.callback_endpoint", "%v (e.g. PJSIP/{number}@trunk; the number is digits with an optional leading + only)", err)
+		}
+	}
+	if a.CallbackCallerID != "" {
+		id, err := asterisk.ParseCallerID(a.CallbackCallerID)
+		if err != nil {
+			return bad("ari.callback_caller_id", "%v", err)
+		}
+		a.callbackCallerID = id
+	}
+	if a.CallbackRingTimeout <= 0 {
+		return bad("ari.callback_ring_timeout", "must be positive")
 	}
 	for q, h := range a.Handoff {
 		key := "ari.handoff." + q
