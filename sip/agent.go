@@ -136,6 +136,7 @@ func (s *Server) dialAgent(ctx context.Context, c *call, r ivr.DialRequest) (*ag
 			auth:    s.cfg.AgentAuth,
 			op:      "ring agent",
 			peer:    "agent phone",
+			party:   "agent",
 			authErr: ErrAgentAuth,
 			refused: responseError,
 		},

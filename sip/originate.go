@@ -119,6 +119,7 @@ func (s *Server) newOutbound(ctx context.Context, r ivr.OriginateRequest) (*call
 			auth:    t.Credentials,
 			op:      "call customer",
 			peer:    "trunk",
+			party:   "customer",
 			authErr: ErrTrunkAuth,
 			refused: calleeError,
 		},
@@ -179,7 +180,7 @@ func (c *call) ring(ctx context.Context, r ivr.OriginateRequest) error {
 	}
 	if err := c.startMedia(neg); err != nil {
 		if berr := u.bye("media failed"); berr != nil {
-			c.log.Info("hang up trunk", "err", berr)
+			c.log.Info("hang up customer", "err", berr)
 		}
 		return fmt.Errorf("call customer: %w", err)
 	}

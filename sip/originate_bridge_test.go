@@ -144,4 +144,3 @@ func writeUlawTone(t *testing.T, path string, freq float64, d time.Duration) {
 		t.Fatal(err)
 	}
 }
-

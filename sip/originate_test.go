@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/media"
@@ -457,5 +460,197 @@ func TestTrunkValidate(t *testing.T) {
 	var te *TrunkError
 	if !errors.As(err, &te) || te.Field != "Transport" {
 		t.Errorf("NewServer with a tcp trunk and no TCPAddr = %v", err)
+	}
+}
+
+// TestOriginateInDialog: the customer's in-dialog requests reach the call:
+// a key by SIP INFO is delivered via "info", re-INVITEs for hold and
+// unhold are answered recvonly then sendrecv (sipp checks), and ivrd's
+// BYE ends the call when serve returns.
+func TestOriginateInDialog(t *testing.T) {
+	uas := startSippUAS(t, t.TempDir(), "uas_indialog.xml", "udp")
+	s := startTrunkServer(t, uas.addr, "udp")
+	var key ivr.DTMF
+	err := s.Originate(context.Background(), callbackRequest(10*time.Second), func(ctx context.Context, c ivr.Call) {
+		select {
+		case key = <-c.DTMF():
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+			return
+		}
+		// The re-INVITEs follow at once; the BYE waits for them.
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	})
+	if err != nil {
+		t.Fatalf("Originate: %v", err)
+	}
+	uas.wait(t)
+	if key.Digit != '5' || key.Via != media.ViaInfo {
+		t.Errorf("key %q via %q, want '5' via info", key.Digit, key.Via)
+	}
+	waitIdle(t, s)
+}
+
+// TestOriginateMediaTimeout: a customer who sends no RTP ends the call's
+// context with ivr.ErrMediaTimeout, and ivrd's BYE says so.
+func TestOriginateMediaTimeout(t *testing.T) {
+	uas := startSippUAS(t, t.TempDir(), "uas_silent.xml", "udp", "{reason}", "media timeout")
+	s := startServer(t, noServe(t), withTrunk(uas.addr, "udp"), func(c *Config) {
+		base := int(mediaPorts.Add(200))
+		ep, err := media.NewEndpoint(media.EndpointConfig{
+			IP:           netip.MustParseAddr("127.0.0.1"),
+			PortMin:      base,
+			PortMax:      base + 98,
+			MediaTimeout: 400 * time.Millisecond,
+			Logger:       c.Logger,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ep.Close() })
+		c.Media = ep
+	})
+	serving(t, s)
+	var cause error
+	err := s.Originate(context.Background(), callbackRequest(10*time.Second), func(ctx context.Context, c ivr.Call) {
+		select {
+		case <-ctx.Done():
+			cause = context.Cause(ctx)
+		case <-time.After(5 * time.Second):
+		}
+	})
+	if err != nil {
+		t.Fatalf("Originate: %v", err)
+	}
+	uas.wait(t)
+	if !errors.Is(cause, ivr.ErrMediaTimeout) {
+		t.Errorf("cause = %v, want %v", cause, ivr.ErrMediaTimeout)
+	}
+	waitIdle(t, s)
+}
+
+// TestOriginateShutdown: Close ends a customer's call in progress (cause
+// ivr.ErrShutdown, BYE saying so) and waits for it.
+func TestOriginateShutdown(t *testing.T) {
+	uas := startSippUAS(t, t.TempDir(), "uas_silent.xml", "udp", "{reason}", ivr.ErrShutdown.Error())
+	s := startTrunkServer(t, uas.addr, "udp")
+	closed := make(chan error, 1)
+	var cause error
+	err := s.Originate(context.Background(), callbackRequest(10*time.Second), func(ctx context.Context, c ivr.Call) {
+		go func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			closed <- s.Close(closeCtx)
+		}()
+		select {
+		case <-ctx.Done():
+			cause = context.Cause(ctx)
+		case <-time.After(5 * time.Second):
+		}
+	})
+	if err != nil {
+		t.Fatalf("Originate: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	uas.wait(t)
+	if !errors.Is(cause, ivr.ErrShutdown) {
+		t.Errorf("cause = %v, want %v", cause, ivr.ErrShutdown)
+	}
+}
+
+// TestOriginateShutdownRinging: Close while the customer's phone rings
+// cancels the INVITE, and Originate says why.
+func TestOriginateShutdownRinging(t *testing.T) {
+	uas := startSippUAS(t, t.TempDir(), "uas_ring.xml", "udp")
+	s := startTrunkServer(t, uas.addr, "udp")
+	closed := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for s.ActiveCalls() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // the 180 is in
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- s.Close(closeCtx)
+	}()
+	err := s.Originate(context.Background(), callbackRequest(10*time.Second), noServe(t))
+	if !errors.Is(err, ivr.ErrShutdown) {
+		t.Errorf("Originate = %v, want %v", err, ivr.ErrShutdown)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	uas.wait(t)
+}
+
+// TestServerDial: the server rings an agent's phone with no caller's call
+// behind it: the INVITE is from the contact's caller, the phone's BYE ends
+// the leg; Wait waits for such legs and Close cancels a ringing one.
+func TestServerDial(t *testing.T) {
+	p := newPhone(t)
+	s := startServer(t, noServe(t))
+	serving(t, s)
+	r, err := s.Dial(context.Background(), ivr.DialRequest{Offer: ivr.Offer{ID: "o1", Agent: "alice", Phone: p.uri()},
+		Contact: testContact(), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	inv, from := p.request(sipmsg.INVITE, 3*time.Second)
+	if f := inv.From(); f.Address.User != "+33612345678" {
+		t.Errorf("From = %s", f.Value())
+	}
+	p.respond(inv, from, 200, "OK", p.sdp("sendrecv"))
+	p.request(sipmsg.ACK, 3*time.Second)
+	waitAnswered(t, r, 3*time.Second)
+	if n := s.ActiveCalls(); n != 0 {
+		t.Errorf("ActiveCalls = %d with only an agent's phone up, want 0", n)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Wait(short); err == nil {
+		t.Error("Wait returned while the agent's phone was up")
+	}
+	inv.To().Params.Add("tag", p.tag)
+	p.inDialog(inv, from, sipmsg.BYE, 1, nil)
+	if res := p.response(1, 3*time.Second); res.StatusCode != 200 {
+		t.Fatalf("BYE answered %d", res.StatusCode)
+	}
+	waitDone(t, r, 3*time.Second)
+	if err := r.Err(); err != nil {
+		t.Errorf("Err = %v", err)
+	}
+	waitIdle(t, s)
+
+	// A ringing phone is cancelled by Close.
+	r, err = s.Dial(context.Background(), ivr.DialRequest{Offer: ivr.Offer{ID: "o2", Agent: "alice", Phone: p.uri()},
+		Contact: testContact(), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	inv, from = p.request(sipmsg.INVITE, 3*time.Second)
+	p.respond(inv, from, 180, "Ringing", nil)
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- s.Close(ctx)
+	}()
+	cancelReq, cfrom := p.request(sipmsg.CANCEL, 3*time.Second)
+	p.respond(cancelReq, cfrom, 200, "OK", nil)
+	p.respond(inv, from, 487, "Request Terminated", nil)
+	p.request(sipmsg.ACK, 3*time.Second)
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	waitDone(t, r, time.Second)
+	if err := r.Err(); !errors.Is(err, ivr.ErrShutdown) {
+		t.Errorf("Err = %v, want %v", err, ivr.ErrShutdown)
 	}
 }

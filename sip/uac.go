@@ -50,9 +50,10 @@ type uac struct {
 	laddr sipmsg.Addr // where UDP requests leave from: the listener
 	dlg   *sipgo.DialogClientSession
 	auth  Credentials
-	// op begins the errors ("ring agent"), peer names the far end in
-	// logs and errors ("agent phone").
-	op, peer string
+	// op begins the errors ("ring agent"), peer names the far end of
+	// the signalling in logs and errors ("agent phone", "trunk"), party
+	// who is hung up ("agent", "customer").
+	op, peer, party string
 	// authErr is wrapped when a challenge cannot be answered (none
 	// configured, or the credentials refused); refused maps the other
 	// final responses to the owner's reasons.
@@ -249,7 +250,7 @@ func (u *uac) ackAndBye(res *sipmsg.Response, reason string) {
 		}
 	}
 	if err := u.bye(reason); err != nil {
-		u.log.Info("hang up "+u.peer, "err", err)
+		u.log.Info("hang up "+u.party, "err", err)
 	}
 }
 
@@ -266,7 +267,7 @@ func (u *uac) bye(reason string) error {
 	bye.Laddr = u.laddr
 	bye.AppendHeader(reasonHeader(reason))
 	bye.AppendHeader(sipmsg.NewHeader("User-Agent", u.srv.cfg.UserAgent))
-	u.log.Info("hang up "+u.peer, "reason", reason)
+	u.log.Info("hang up "+u.party, "reason", reason)
 	if err := u.dlg.WriteBye(ctx, bye); err != nil {
 		return fmt.Errorf("send bye: %w", err)
 	}
