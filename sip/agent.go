@@ -36,10 +36,9 @@ const (
 // the end, and the media session's reader once answered.
 type agentLeg struct {
 	uac
-	// call is the caller's call the phone rings for, nil when the server
-	// rang it; owner is that call's context, else the server's: either
-	// ending ends the leg. released tells the owner the leg is over.
-	call     *call
+	// owner is the context of the call the phone rings for, else the
+	// server's (Server.Dial): its end ends the leg. released tells the
+	// owner the leg is over.
 	owner    context.Context
 	released func()
 	phone    string
@@ -85,9 +84,10 @@ func (c *call) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error)
 // agent-first callback: the agent takes the request first, then the
 // customer is called (Originate) and bridged to this leg. It works as
 // (*call).Dial, with r.Contact.Caller (the customer's number) in From.
-// Nothing ends the leg but its phone, Hangup, and Close (cause
-// ivr.ErrShutdown): whoever dialled hangs it up. A draining or closed
-// server refuses with ivr.ErrShutdown; Wait and Close wait for the leg.
+// As no call's end ends the leg, whoever dialled hangs it up: besides its
+// phone, the ring timeout and the media timeout, only Hangup and Close
+// (cause ivr.ErrShutdown) end it. A draining or closed server refuses
+// with ivr.ErrShutdown; Wait and Close wait for the leg.
 func (s *Server) Dial(ctx context.Context, r ivr.DialRequest) (ivr.Ringing, error) {
 	l, err := s.dialAgent(ctx, nil, r)
 	if err != nil {
@@ -140,7 +140,6 @@ func (s *Server) dialAgent(ctx context.Context, c *call, r ivr.DialRequest) (*ag
 			authErr: ErrAgentAuth,
 			refused: responseError,
 		},
-		call:     c,
 		owner:    owner,
 		phone:    r.Offer.Phone,
 		sess:     sess,
