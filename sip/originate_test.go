@@ -654,3 +654,45 @@ func TestServerDial(t *testing.T) {
 		t.Errorf("Err = %v, want %v", err, ivr.ErrShutdown)
 	}
 }
+
+// TestOriginateBeforeServing: a callback placed as the server starts,
+// before ListenAndServe hands the UDP listener to sipgo, waits for it
+// rather than fail to bind the port a second time.
+func TestOriginateBeforeServing(t *testing.T) {
+	uas := startSippUAS(t, t.TempDir(), "uas_refuse.xml", "udp", "{status}", "486", "{reason}", "Busy Here")
+	log := testLogger(t)
+	base := int(mediaPorts.Add(200))
+	ep, err := media.NewEndpoint(media.EndpointConfig{IP: netip.MustParseAddr("127.0.0.1"), PortMin: base, PortMax: base + 98, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	cfg := Config{UDPAddr: "127.0.0.1:0", Media: ep, Logger: log, Handler: noServe(t)}
+	withTrunk(uas.addr, "udp")(&cfg)
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	originated := make(chan error, 1)
+	go func() { originated <- s.Originate(context.Background(), callbackRequest(5*time.Second), noServe(t)) }()
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.ListenAndServe(ctx) }()
+	if err := <-originated; !errors.Is(err, ivr.ErrCalleeBusy) {
+		t.Errorf("Originate = %v, want %v", err, ivr.ErrCalleeBusy)
+	}
+	uas.wait(t)
+	closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	if err := s.Close(closeCtx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("ListenAndServe: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -224,6 +225,28 @@ func (s *Server) Addr(network string) net.Addr {
 		}
 	}
 	return nil
+}
+
+// udpReady waits until sipgo serves the UDP listener, at most until ctx
+// ends. The requests ivrd starts over UDP (INVITEs to agents' phones and
+// to the trunk) leave from that socket, which sipgo knows only once
+// ListenAndServe has handed it over: before, sipgo would try to bind the
+// port a second time and fail. A callback due at start-up may come that
+// early.
+func (s *Server) udpReady(ctx context.Context) error {
+	pool := s.ua.TransportLayer().Pool("udp")
+	addr := s.udpConn.LocalAddr().String()
+	for {
+		if c := pool.Get(addr); c != nil {
+			c.Ref(-1) // Get counts a reference; the listener's count stays
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the udp listener to serve: %w", context.Cause(ctx))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // ListenAndServe serves both transports until ctx is done or Close, then

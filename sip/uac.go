@@ -81,6 +81,11 @@ func (u *uac) init() {
 func (u *uac) send(ctx context.Context, req *sipmsg.Request) error {
 	setupCtx, cancel := context.WithTimeout(ctx, dialSetup)
 	defer cancel()
+	if u.laddr.IP != nil {
+		if err := u.srv.udpReady(setupCtx); err != nil {
+			return fmt.Errorf("send invite: %w", err)
+		}
+	}
 	dlg, err := u.dua.WriteInvite(setupCtx, req)
 	if err != nil {
 		return fmt.Errorf("send invite: %w", err)
