@@ -38,9 +38,23 @@ func (q *Queues) position(c *contact) (ivr.QueuePosition, error) {
 //	EWT = pos × AHT / max(1, agents)
 //
 // Agents present are those not signed out nor away, whether free or busy:
-// a busy agent frees up within a handle time.
+// a busy agent frees up within a handle time. A contact being offered, or
+// one that an agent free now will take, waits no handle time: the
+// estimate says a wait only when someone is really ahead.
 func (q *Queues) ewt(c *contact, pos int) time.Duration {
-	return q.ewtWith(c, pos, q.present(c))
+	if c.offer != nil {
+		return 0
+	}
+	free := 0
+	for _, a := range q.agents {
+		if a.free(c.channel()) && a.qualifies(c) {
+			free++
+		}
+	}
+	if pos <= free {
+		return 0
+	}
+	return q.ewtWith(c, pos-free, q.present(c))
 }
 
 // ewtWith is ewt with the number of agents present who may take c.
