@@ -177,6 +177,9 @@ type ivrdOptions struct {
 	// HTTP is YAML added to the http: section (users:), indented by two
 	// spaces.
 	HTTP string
+	// SIP is YAML added to the sip: section (trunk:), indented by two
+	// spaces.
+	SIP string
 }
 
 // ivrdProc is one running ivrd.
@@ -239,12 +242,12 @@ sip:
   tcp: %[4]s
   rtp_ports: %[5]d-%[6]d
   media_timeout: 30s
-http:
+%[10]shttp:
   addr: %[7]s
 %[9]sshutdown:
   drain: %[8]s
 `, dir, flowsDir, ttsCache, p.sipAddr, rtpMin, rtpMin+19,
-		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain, opts.HTTP) + opts.Config
+		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain, opts.HTTP, opts.SIP) + opts.Config
 	if err := os.WriteFile(p.config, []byte(config), 0o644); err != nil {
 		t.Fatalf("write config: %v", err)
 	}

@@ -58,11 +58,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer queues.Close()
 	warnAgentsWithoutUser(log, cfg)
-	if n, err := queues.Recover(ctx); err != nil {
-		return fmt.Errorf("recover queues: %w", err)
-	} else if n > 0 {
-		log.Warn("contacts left waiting by a previous run marked abandoned", "count", n)
-	}
 
 	recs, err := newRecordings(db, cfg, log)
 	if err != nil {
@@ -83,12 +78,24 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("load flows %s: %w", cfg.Flows.Dir, err)
 	}
 
+	// Callbacks are placed by a driver built below; those due at start
+	// wait for it.
+	orig := newLateOriginator()
+	defer orig.set(nil, "")
 	engine := ivr.NewEngine(lib,
 		ivr.WithQueue(queues),
 		ivr.WithCallLog(calls),
 		ivr.WithRecordings(recs),
+		ivr.WithOriginator(orig),
 		ivr.WithLogger(log),
 	)
+	// Pending callbacks come back with the queues: the engine places them.
+	queues.HandleCallbacks(engine.ServeCallback)
+	if n, err := queues.Recover(ctx); err != nil {
+		return fmt.Errorf("recover queues: %w", err)
+	} else if n > 0 {
+		log.Warn("contacts left waiting by a previous run marked abandoned", "count", n)
+	}
 
 	// Background work stops with bg; calls get their own drain deadline.
 	bg, stopBG := context.WithCancel(context.Background())
@@ -172,6 +179,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			UserAgent:      cfg.SIP.UserAgent,
 			AgentAuth:      sip.Credentials{Username: cfg.SIP.AgentAuth.Username, Password: cfg.SIP.AgentAuth.Password},
 			AgentTLS:       cfg.SIP.agentTLS,
+			Trunk:          cfg.SIP.Trunk.trunk(),
 			Logger:         log,
 			Handler: func(ctx context.Context, call ivr.Call) {
 				_ = engine.Serve(ctx, call, "sip")
@@ -192,6 +200,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("start ari: %w", err)
 		}
 		goRun("ari", ariDrv.Run)
+	}
+	switch {
+	case ariDrv != nil && cfg.ARI.CallbackEndpoint != "":
+		orig.set(ariDrv, "ari")
+	case sipSrv != nil && sipTrunkSet(cfg):
+		orig.set(sipSrv, "sip")
+	default:
+		orig.set(nil, "")
+		if flowsUseCallbacks(lib) {
+			log.Warn("flows take callback requests but no driver can place the calls: set sip.trunk.address or ari.callback_endpoint")
+		}
 	}
 
 	webCfg := web.Config{
