@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/asterisk/asterisktest"
 	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/routing"
 )
@@ -189,11 +190,25 @@ func askCallback(t testing.TB, p *ivrdProc, target string) *rawCall {
 // record names alice, the recording has the customer left and alice right.
 func TestCallbackAgentFirst(t *testing.T) {
 	t.Parallel()
+	callbackAgentFirst(t, false)
+}
+
+// TestCallbackUnderAsterisk is TestCallbackAgentFirst with the calls
+// under Asterisk 22: the caller calls Asterisk, which hands the call to
+// ivrd; alice's phone is rung and the customer called through Asterisk's
+// PJSIP trunk (ari.callback_endpoint), and the two are in one mixing
+// bridge.
+func TestCallbackUnderAsterisk(t *testing.T) {
+	t.Parallel()
+	callbackAgentFirst(t, true)
+}
+
+func callbackAgentFirst(t *testing.T, underAsterisk bool) {
 	cust := startCustomer(t, 1, 1)
 	phone := startPhone(t, "alice", "auto")
 	users, usersYAML := newUsers(t, "admin", "agent-alice")
 	admin, alice := users["admin"].token, users["agent-alice"].token
-	p := startIvrd(t, ivrdOptions{
+	opts := ivrdOptions{
 		Flows: "testdata/flows-callbacks",
 		HTTP:  usersYAML,
 		SIP:   cust.trunkYAML(),
@@ -203,10 +218,32 @@ func TestCallbackAgentFirst(t *testing.T) {
   agents:
     - {name: agent-alice, phone: "%s", skills: {fr: 1}, languages: [fr]}
 `, phone.URI()),
-	})
+	}
+	driver := "sip"
+	var ast *asterisktest.Asterisk
+	if underAsterisk {
+		ast = asterisktest.Start(t, asterisktest.Options{})
+		driver, opts.SIP = "ari", ""
+		opts.Config += fmt.Sprintf(`ari:
+  enabled: true
+  url: %s
+  user: %s
+  password: %q
+  app: %s
+  reconnect_min: 100ms
+  reconnect_max: 1s
+  callback_endpoint: "PJSIP/trunk/sip:{number}@%s"
+`, ast.ARIURL, ast.User, ast.Password, ast.App, cust.addr)
+	}
+	p := startIvrd(t, opts)
+	target := p.sipAddr
+	if ast != nil {
+		waitStasisApp(t, ast)
+		target = ast.SIPAddr
+	}
 
-	askCallback(t, p, p.sipAddr)
-	rec := p.waitCallBy(t, "sip", customerNumber, 10*time.Second, ended)
+	askCallback(t, p, target)
+	rec := p.waitCallBy(t, driver, customerNumber, 10*time.Second, ended)
 	if rec.Outcome != ivr.OutcomeCallback || rec.ContactID == "" {
 		t.Fatalf("the caller's record: %s, want outcome callback", dump(rec))
 	}
@@ -272,8 +309,8 @@ func TestCallbackAgentFirst(t *testing.T) {
 	}
 	checkTone(t, "alice hears the customer", got[len(got)-n-4000:len(got)-4000], callerHz, minTalk-time.Second)
 	p.checkRecordedConversation(t, admin, talk.ID)
-	if !strings.Contains(p.log.String(), "bridge ended") {
-		t.Error("no bridge in the log")
+	if !underAsterisk && !strings.Contains(p.log.String(), "bridge ended") {
+		t.Error("no relay between the legs in the log")
 	}
 
 	// The figures: one requested, one completed (the key was pressed
