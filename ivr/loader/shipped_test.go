@@ -2,10 +2,12 @@ package loader
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/ivr"
+	"github.com/ivrd/ivrd/ivr/ivrtest"
 )
 
 // The flows shipped in the flows folder must load cleanly.
@@ -89,5 +91,48 @@ func TestShippedFlows(t *testing.T) {
 	}
 	if len(fr.Version) != 12 {
 		t.Errorf("version %q", fr.Version)
+	}
+}
+
+// The shipped flows offer a callback on hold and when closed; a caller who
+// calls again with a request pending may cancel it.
+func TestShippedCallbacks(t *testing.T) {
+	set, _, err := Load(context.Background(), Options{Dir: "../../flows", TTS: &fakeTTS{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	for _, tc := range []struct {
+		flow, keys string
+		at         time.Time
+		want       []string // in the output, in order
+		outcome    ivr.Outcome
+	}{
+		{"accueil-fr", "1911", time.Date(2026, 12, 7, 10, 0, 0, 0, paris),
+			[]string{"vous pouvez être rappelé sans perdre votre place : tapez 1", "(on hold)", "Nous vous rappellerons au", "dans environ"}, ivr.OutcomeCallback},
+		{"accueil-fr", "11", time.Date(2026, 12, 6, 20, 0, 0, 0, paris),
+			[]string{"Pour être rappelé dès l'ouverture, tapez 1.", "Nous vous rappellerons au", "à partir de"}, ivr.OutcomeCallback},
+		{"welcome-en", "11", time.Date(2026, 12, 6, 20, 0, 0, 0, paris),
+			[]string{"To be called back when we open, press 1.", "We will call you back on", "from"}, ivr.OutcomeCallback},
+	} {
+		t.Run(tc.flow+"/"+tc.keys, func(t *testing.T) {
+			var out strings.Builder
+			term := &ivrtest.Terminal{Out: &out, Keys: tc.keys, Start: tc.at, Caller: "0612345678"}
+			rec, err := term.Run(t.Context(), set, tc.flow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := out.String()
+			for _, w := range tc.want {
+				i := strings.Index(s, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q:\n%s", w, out.String())
+				}
+				s = s[i+len(w):]
+			}
+			if rec.Outcome != tc.outcome {
+				t.Errorf("outcome %q, want %q", rec.Outcome, tc.outcome)
+			}
+		})
 	}
 }
