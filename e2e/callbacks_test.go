@@ -490,3 +490,37 @@ func TestCallbackOfferedOnLongWait(t *testing.T) {
 		t.Errorf(`ivrd_offered_callbacks{interval="15m"} = %v (found %v), want 1`, v, ok)
 	}
 }
+
+// TestCallbackCancelledByCallingAgain: a caller with a request pending
+// calls again, is asked whether to keep it and presses 2: the request is
+// cancelled and never placed.
+func TestCallbackCancelledByCallingAgain(t *testing.T) {
+	t.Parallel()
+	cust := startCustomer(t, 1, 1)
+	users, usersYAML := newUsers(t, "admin")
+	admin := users["admin"].token
+	p := startIvrd(t, ivrdOptions{
+		Flows: "testdata/flows-callbacks",
+		HTTP:  usersYAML,
+		SIP:   cust.trunkYAML(),
+		Config: `routing:
+  agents:
+    - {name: agent-alice, skills: {fr: 1}, languages: [fr]}
+`,
+	})
+	askCallback(t, p, p.sipAddr)
+	cb := p.waitCallback(t, admin, customerNumber, ivr.CallbackPending, 5*time.Second)
+
+	again := dialTone(t, p.sipAddr, serviceCallbacks, customerNumber, callerHz)
+	time.Sleep(2 * time.Second) // into "Vous avez déjà demandé à être rappelé…"
+	again.press(t, "2")
+	select {
+	case <-again.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("ivrd did not hang up after the cancellation")
+	}
+	got := p.waitCallback(t, admin, customerNumber, ivr.CallbackCancelled, 5*time.Second)
+	if got.ID != cb.ID || got.AttemptsMade != 0 {
+		t.Errorf("cancelled request: %s", dump(got))
+	}
+}
