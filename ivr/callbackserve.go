@@ -103,14 +103,17 @@ func (e *Engine) agentFirst(ctx context.Context, log *slog.Logger, a CallbackAtt
 		}
 		_ = cs.finish(cctx, err)
 	})
+	agentLeft := errors.Is(context.Cause(octx), errAgentLeft)
+	stop(nil) // before the agent's leg is hung up below
 	if err == nil {
 		return
 	}
 	s.hangupLeg(ctx, agent.leg, "customer not reached")
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, ErrShutdown) {
+		// ivrd is stopping: the attempt is taken back at the next start.
 		return
 	}
-	if errors.Is(context.Cause(octx), errAgentLeft) {
+	if agentLeft {
 		// Not the customer's doing: due again at once.
 		log.Info("agent hung up while the customer's phone rang")
 		if err := a.Waiting.Failed(context.WithoutCancel(ctx), CallbackError, e.clock.Now()); err != nil {
@@ -148,7 +151,7 @@ func (e *Engine) callerFirst(ctx context.Context, log *slog.Logger, a CallbackAt
 		}
 		_ = cs.finish(cctx, err)
 	})
-	if err == nil || ctx.Err() != nil {
+	if err == nil || ctx.Err() != nil || errors.Is(err, ErrShutdown) {
 		return
 	}
 	log.Info("customer not reached", "number", cb.Number, "err", err)

@@ -396,6 +396,8 @@ func (s *session) callbackOffer(ctx context.Context, q *QueueNode) []Audio {
 	s.offeredCallback = true
 	s.result(fmt.Sprintf("callback offered (position %d, estimated wait %s)", p.Position, p.EWT.Round(time.Second)))
 	s.log.Info("callback offered", "position", p.Position, "ewt", p.EWT)
+	s.snapshot()
+	s.e.save(ctx, s.log, s.rec) // supervisors see the offer in the live call
 	if cbs, ok := s.e.queue.(Callbacks); ok {
 		if err := cbs.CallbackOffered(context.WithoutCancel(ctx), q.Queue); err != nil {
 			s.log.Warn("count callback offer", "err", err)
