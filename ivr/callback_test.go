@@ -109,6 +109,50 @@ func TestCallbackKeyKeepsThePlace(t *testing.T) {
 	}
 }
 
+func TestCallbackChosenSlot(t *testing.T) {
+	f := agentFlow(cbNode("rappel", "support"))
+	f.Entry = "rappel"
+	f.Calendars = map[string]*ivr.Calendar{"hours": weekdays9to18()}
+	cb := f.Nodes["rappel"].Callback
+	slot := input("now or later")
+	slot.OnFailure = ivr.CallbackTargetFailure
+	cb.Slot = &ivr.Node{Name: "rappel", Kind: ivr.KindMenu, Menu: &ivr.MenuNode{Input: slot, Options: map[rune]ivr.MenuOption{
+		'1': {Goto: ivr.CallbackTargetConfirm}, '2': {Goto: ivr.CallbackTargetChange}}}}
+	hour := input("which hour")
+	hour.OnFailure = ivr.CallbackTargetFailure
+	cb.SlotAsk = &ivr.Node{Name: "rappel", Kind: ivr.KindCollect, Next: ivr.CallbackTargetConfirm, Collect: &ivr.CollectNode{
+		Input: hour, Var: ivr.VarCallbackSlot, MinDigits: 1, MaxDigits: 2, Terminator: '#'}}
+	for _, tc := range []struct {
+		keys string
+		want time.Time
+	}{
+		{"1214#", time.Date(2026, time.March, 2, 14, 0, 0, 0, time.UTC)}, // this afternoon
+		{"128#", time.Date(2026, time.March, 3, 9, 0, 0, 0, time.UTC)},   // 8:00 has passed; tomorrow 8:00 is closed: 9:00
+		{"11", time.Time{}},                                             // as soon as possible
+	} {
+		t.Run(tc.keys, func(t *testing.T) {
+			clock := ivrtest.NewClock(ivrtest.Epoch) // Monday 9:00
+			call := ivrtest.NewCall(clock, "call-1", "0612345678", "3000")
+			q := ivrtest.NewQueue(clock)
+			for i, k := range tc.keys {
+				call.PressAt(time.Duration(2+2*i)*s, string(k))
+			}
+			eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(q),
+				ivr.WithOriginator(ivrtest.NewOriginator(clock)), ivr.WithLogger(slog.New(slog.DiscardHandler)))
+			ctx, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			call.OnHangup = func(string) { cancel(errHungUpByIvrd) }
+			if err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, call, "test") }, nil); err != nil {
+				t.Fatal(err)
+			}
+			cbs := q.Callbacks()
+			if len(cbs) != 1 || !cbs[0].NotBefore.Equal(tc.want) {
+				t.Fatalf("requests %+v, want one not before %v", cbs, tc.want)
+			}
+		})
+	}
+}
+
 func TestCallbackWhenClosedIsPlacedAtTheOpening(t *testing.T) {
 	f := agentFlow(cbNode("rappel", "support"))
 	f.Entry = "rappel"

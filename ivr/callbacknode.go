@@ -22,6 +22,9 @@ const (
 	// the minute is empty on the hour.
 	VarCallbackHour   = "callback.hour"
 	VarCallbackMinute = "callback.minute"
+	// VarCallbackSlot is the hour the caller chose to be called back
+	// from (ask_slot).
+	VarCallbackSlot = "callback.slot"
 )
 
 // Defaults of a callback node and of a queue's callback key.
@@ -71,6 +74,11 @@ type CallbackNode struct {
 	Confirm  *Node
 	Ask      *Node
 	Existing *Node
+	// Slot, when set, asks 1 for as soon as possible or 2 to choose the
+	// hour, which SlotAsk collects (0 to 23, ended by #): the first
+	// attempt then waits for that hour (the next one in open hours).
+	Slot    *Node
+	SlotAsk *Node
 	// Done confirms the request when the call can be expected within the
 	// open hours of today, Later when it is placed from a later opening.
 	Done, Later Prompt
@@ -99,7 +107,7 @@ type CallbackNode struct {
 
 func (c *CallbackNode) prompts() []Prompt {
 	out := []Prompt{c.Done, c.Later, c.Kept, c.Cancelled, c.Failure, c.Greeting, c.Hold}
-	for _, n := range []*Node{c.Confirm, c.Ask, c.Existing} {
+	for _, n := range []*Node{c.Confirm, c.Ask, c.Existing, c.Slot, c.SlotAsk} {
 		if n != nil {
 			out = append(out, n.Prompts()...)
 		}
@@ -208,6 +216,15 @@ func (s *session) callbackNode(ctx context.Context, n *Node) (string, error) {
 			req.NotBefore = t
 		}
 	}
+	if cb.Slot != nil {
+		at, next, err := s.callbackSlot(ctx, cb, cal, now)
+		if err != nil || next != "" {
+			return next, err
+		}
+		if at.After(req.NotBefore) {
+			req.NotBefore = at
+		}
+	}
 	got, err := store.RequestCallback(ctx, req)
 	switch {
 	case errors.Is(err, ErrCallbackExists):
@@ -259,6 +276,60 @@ func (s *session) callbackPending(ctx context.Context, queue string) bool {
 		}
 	}
 	return false
+}
+
+// callbackSlot asks when the caller wants to be called back: as soon as
+// possible (zero time) or from an hour of their choosing, the next time
+// that hour comes, moved into the calendar's open hours. next is set when
+// the caller left for elsewhere (the operator key).
+func (s *session) callbackSlot(ctx context.Context, cb *CallbackNode, cal *Calendar, now time.Time) (at time.Time, next string, err error) {
+	to, err := s.inner(ctx, cb.Slot)
+	switch {
+	case err != nil:
+		return time.Time{}, "", err
+	case to == cbConfirm, to == cbFailure:
+		s.result("slot: as soon as possible")
+		return time.Time{}, "", nil
+	case to != cbChange:
+		return time.Time{}, to, nil
+	}
+	for try := 0; try < 2; try++ {
+		to, err := s.inner(ctx, cb.SlotAsk)
+		switch {
+		case err != nil:
+			return time.Time{}, "", err
+		case to == cbFailure:
+			s.result("slot: as soon as possible")
+			return time.Time{}, "", nil
+		case to != cbConfirm:
+			return time.Time{}, to, nil
+		}
+		h, err := strconv.Atoi(s.vars[VarCallbackSlot])
+		if err != nil || h < 0 || h > 23 {
+			if _, err := s.prompt(ctx, cb.SlotAsk.Collect.InvalidPrompt, false); err != nil {
+				return time.Time{}, "", err
+			}
+			continue
+		}
+		loc := time.Local
+		if cal != nil {
+			loc = cal.Location
+		}
+		lt := now.In(loc)
+		at = time.Date(lt.Year(), lt.Month(), lt.Day(), h, 0, 0, 0, loc)
+		if at.Before(now) {
+			at = at.AddDate(0, 0, 1)
+		}
+		if cal != nil && !cal.IsOpen(at) {
+			if t, ok := cal.NextOpen(at); ok {
+				at = t
+			}
+		}
+		s.result(fmt.Sprintf("slot: from %d h", h))
+		return at, "", nil
+	}
+	s.result("slot: as soon as possible")
+	return time.Time{}, "", nil
 }
 
 // setCallbackTime sets the callback.* time variables from the request's

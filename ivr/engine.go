@@ -144,7 +144,9 @@ func (f FlowsFunc) Current() *FlowSet { return f() }
 //     first looks for a request pending for the number (in its queue, or
 //     any queue when it has none): 1 keeps it, 2 cancels it. Otherwise it
 //     reads the number back (1 confirms, 2 asks for another, ended by #),
-//     stores the request durably, then says when to expect the call: in
+//     with ask_slot asks for as soon as possible (1) or an hour (2, then
+//     0-23 and #: the first attempt waits for it, in open hours), stores
+//     the request durably, then says when to expect the call: in
 //     ${callback.minutes} minutes, or from ${callback.hour} h
 //     ${callback.minute} when the calendar is closed (the first attempt
 //     then waits for the opening). The call's outcome is "callback". A

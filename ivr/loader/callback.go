@@ -20,13 +20,14 @@ const (
 )
 
 // callbackVars are the variables a callback node sets.
-var callbackVars = []string{ivr.VarCallbackNumber, ivr.VarCallbackMinutes, ivr.VarCallbackHour, ivr.VarCallbackMinute}
+var callbackVars = []string{ivr.VarCallbackNumber, ivr.VarCallbackMinutes, ivr.VarCallbackHour, ivr.VarCallbackMinute, ivr.VarCallbackSlot}
 
 var callbackKeys = []string{
 	"queue", "intent", "priority", "skills", "number", "confirm", "prompt", "ask_prompt",
 	"min_digits", "max_digits", "done_prompt", "later_prompt", "existing_prompt",
 	"kept_prompt", "cancelled_prompt", "failure_prompt", "greeting", "hold", "calendar",
 	"max_attempts", "retry_delay", "ring_timeout", "mode", "record", "on_failure",
+	"ask_slot", "slot_prompt", "slot_ask_prompt",
 }
 
 // callback decodes a callback node. Its prompts default to the texts of
@@ -184,6 +185,30 @@ func (p *flowParser) callback(name string, n *yaml.Node, pos ivr.Position) *ivr.
 		Input: ask, Var: ivr.VarCallbackNumber, MinDigits: c.MinDigits, MaxDigits: c.MaxDigits, Terminator: '#',
 	}}
 	c.Existing = choice(name, "existing_prompt", texts.Existing)
+	askSlot := false
+	if kv, has := fs["ask_slot"]; has {
+		askSlot, _ = p.boolean(kv.val, "ask_slot")
+	}
+	if askSlot {
+		c.Slot = choice(name, "slot_prompt", texts.Slot)
+		hour := p.defaults
+		hour.Prompt = prompt("slot_ask_prompt", texts.SlotAsk)
+		hour.RetryPrompt = nil
+		if hasTexts {
+			hour.InvalidPrompt = p.defaultText(texts.BadHour, pos)
+		}
+		hour.OnFailure = ivr.CallbackTargetFailure
+		hour.TypeAhead = ivr.TypeAheadFlush
+		c.SlotAsk = &ivr.Node{Name: name, Kind: ivr.KindCollect, Pos: pos, Next: ivr.CallbackTargetConfirm, Collect: &ivr.CollectNode{
+			Input: hour, Var: ivr.VarCallbackSlot, MinDigits: 1, MaxDigits: 2, Terminator: '#',
+		}}
+	} else {
+		for _, k := range []string{"slot_prompt", "slot_ask_prompt"} {
+			if kv, has := fs[k]; has {
+				p.errorf(kv.key, "%s: %s needs ask_slot: true", what, k)
+			}
+		}
+	}
 	c.Done = prompt("done_prompt", texts.Done)
 	c.Later = prompt("later_prompt", texts.Later)
 	c.Kept = prompt("kept_prompt", texts.Kept)

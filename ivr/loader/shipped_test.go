@@ -108,8 +108,10 @@ func TestShippedCallbacks(t *testing.T) {
 		want       []string // in the output, in order
 		outcome    ivr.Outcome
 	}{
-		{"accueil-fr", "1911", time.Date(2026, 12, 7, 10, 0, 0, 0, paris),
-			[]string{"vous pouvez être rappelé sans perdre votre place : tapez 1", "(on hold)", "Nous vous rappellerons au", "dans environ"}, ivr.OutcomeCallback},
+		{"accueil-fr", "19111", time.Date(2026, 12, 7, 10, 0, 0, 0, paris),
+			[]string{"vous pouvez être rappelé sans perdre votre place : tapez 1", "(on hold)", "Nous vous rappellerons au", "dès que possible", "dans environ"}, ivr.OutcomeCallback},
+		{"accueil-fr", "1911216#", time.Date(2026, 12, 7, 10, 0, 0, 0, paris),
+			[]string{"(on hold)", "Nous vous rappellerons au", "choisir l'heure", "de 0 à 23", "à partir de seize heures"}, ivr.OutcomeCallback},
 		{"accueil-fr", "11", time.Date(2026, 12, 6, 20, 0, 0, 0, paris),
 			[]string{"Pour être rappelé dès l'ouverture, tapez 1.", "Nous vous rappellerons au", "à partir de"}, ivr.OutcomeCallback},
 		{"welcome-en", "11", time.Date(2026, 12, 6, 20, 0, 0, 0, paris),
