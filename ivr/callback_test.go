@@ -128,7 +128,7 @@ func TestCallbackChosenSlot(t *testing.T) {
 	}{
 		{"1214#", time.Date(2026, time.March, 2, 14, 0, 0, 0, time.UTC)}, // this afternoon
 		{"128#", time.Date(2026, time.March, 3, 9, 0, 0, 0, time.UTC)},   // 8:00 has passed; tomorrow 8:00 is closed: 9:00
-		{"11", time.Time{}},                                             // as soon as possible
+		{"11", time.Time{}}, // as soon as possible
 	} {
 		t.Run(tc.keys, func(t *testing.T) {
 			clock := ivrtest.NewClock(ivrtest.Epoch) // Monday 9:00
