@@ -208,40 +208,7 @@ func callbackAgentFirst(t *testing.T, underAsterisk bool) {
 	phone := startPhone(t, "alice", "auto")
 	users, usersYAML := newUsers(t, "admin", "agent-alice")
 	admin, alice := users["admin"].token, users["agent-alice"].token
-	opts := ivrdOptions{
-		Flows: "testdata/flows-callbacks",
-		HTTP:  usersYAML,
-		SIP:   cust.trunkYAML(),
-		Config: fmt.Sprintf(`routing:
-  offer_timeout: 10s
-  wrap_up: 1s
-  agents:
-    - {name: agent-alice, phone: "%s", skills: {fr: 1}, languages: [fr]}
-`, phone.URI()),
-	}
-	driver := "sip"
-	var ast *asterisktest.Asterisk
-	if underAsterisk {
-		ast = asterisktest.Start(t, asterisktest.Options{})
-		driver, opts.SIP = "ari", ""
-		opts.Config += fmt.Sprintf(`ari:
-  enabled: true
-  url: %s
-  user: %s
-  password: %q
-  app: %s
-  reconnect_min: 100ms
-  reconnect_max: 1s
-  callback_endpoint: "PJSIP/trunk/sip:{number}@%s"
-`, ast.ARIURL, ast.User, ast.Password, ast.App, cust.addr)
-	}
-	p := startIvrd(t, opts)
-	target := p.sipAddr
-	if ast != nil {
-		waitStasisApp(t, ast)
-		target = ast.SIPAddr
-	}
-
+	p, driver, target := startCallbackIvrd(t, usersYAML, phone.URI(), cust, underAsterisk)
 	askCallback(t, p, target)
 	rec := p.waitCallBy(t, driver, customerNumber, 10*time.Second, ended)
 	if rec.Outcome != ivr.OutcomeCallback || rec.ContactID == "" {
@@ -341,15 +308,13 @@ func callbackAgentFirst(t *testing.T, underAsterisk bool) {
 	}
 }
 
-// TestCallbackRetriesBusy: the customer's line is busy twice (486), then
-// answers: three attempts, 10 s apart, each offered to alice first.
-func TestCallbackRetriesBusy(t *testing.T) {
-	t.Parallel()
-	cust := startCustomer(t, 3, 3)
-	phone := startPhone(t, "alice", "auto")
-	users, usersYAML := newUsers(t, "admin", "agent-alice")
-	admin, alice := users["admin"].token, users["agent-alice"].token
-	p := startIvrd(t, ivrdOptions{
+// startCallbackIvrd starts ivrd on the callbacks flow with alice's phone,
+// calling customers through cust: its own SIP trunk, or under Asterisk
+// 22 (the calls come through Asterisk, customers are called through its
+// PJSIP trunk). It returns the driver of the calls and where to call.
+func startCallbackIvrd(t *testing.T, usersYAML, phone string, cust *customer, underAsterisk bool) (*ivrdProc, string, string) {
+	t.Helper()
+	opts := ivrdOptions{
 		Flows: "testdata/flows-callbacks",
 		HTTP:  usersYAML,
 		SIP:   cust.trunkYAML(),
@@ -358,9 +323,49 @@ func TestCallbackRetriesBusy(t *testing.T) {
   wrap_up: 1s
   agents:
     - {name: agent-alice, phone: "%s", skills: {fr: 1}, languages: [fr]}
-`, phone.URI()),
-	})
-	askCallback(t, p, p.sipAddr)
+`, phone),
+	}
+	if !underAsterisk {
+		p := startIvrd(t, opts)
+		return p, "sip", p.sipAddr
+	}
+	ast := asterisktest.Start(t, asterisktest.Options{})
+	opts.SIP = ""
+	opts.Config += fmt.Sprintf(`ari:
+  enabled: true
+  url: %s
+  user: %s
+  password: %q
+  app: %s
+  reconnect_min: 100ms
+  reconnect_max: 1s
+  callback_endpoint: "PJSIP/trunk/sip:{number}@%s"
+`, ast.ARIURL, ast.User, ast.Password, ast.App, cust.addr)
+	p := startIvrd(t, opts)
+	waitStasisApp(t, ast)
+	return p, "ari", ast.SIPAddr
+}
+
+// TestCallbackRetriesBusy: the customer's line is busy twice (486), then
+// answers: three attempts, 10 s apart, each offered to alice first; under
+// both drivers.
+func TestCallbackRetriesBusy(t *testing.T) {
+	t.Parallel()
+	for _, underAsterisk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sip", true: "asterisk"}[underAsterisk], func(t *testing.T) {
+			t.Parallel()
+			callbackRetriesBusy(t, underAsterisk)
+		})
+	}
+}
+
+func callbackRetriesBusy(t *testing.T, underAsterisk bool) {
+	cust := startCustomer(t, 3, 3)
+	phone := startPhone(t, "alice", "auto")
+	users, usersYAML := newUsers(t, "admin", "agent-alice")
+	admin, alice := users["admin"].token, users["agent-alice"].token
+	p, _, target := startCallbackIvrd(t, usersYAML, phone.URI(), cust, underAsterisk)
+	askCallback(t, p, target)
 	p.setState(t, alice, "available")
 
 	var cb routing.CallbackRecord
