@@ -1,7 +1,8 @@
 # ivrd — build, run, test.
 #
 #   make run     build and start ivrd on loopback with configs/ivrd.yaml and flows/
-#   make test    install the test peers (sipp, baresip, espeak-ng, sox, chromium) and run every test
+#   make test    install the test peers (sipp, baresip, espeak-ng, sox, chromium), lint (go vet, staticcheck) and run every test
+#   make lint    go vet and staticcheck only
 #   make bench   per-packet benchmarks and the sipp load runs
 #   make call    call the running ivrd with baresip (type digits, q to quit)
 
@@ -13,7 +14,12 @@ PKGS    := ./...
 TEST_DEBS := sip-tester baresip-core espeak-ng sox debootstrap chromium
 RUN_DEBS  := espeak-ng
 
-.PHONY: all build run test deps test-deps bench call vet fmt clean
+# staticcheck, pinned (2026.2.2 supports the Go of go.mod), installed by
+# `go install` into the git-ignored .cache/ on first use.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := .cache/staticcheck/$(STATICCHECK_VERSION)/staticcheck
+
+.PHONY: all build run test deps test-deps lint bench call vet fmt clean
 
 all: build
 
@@ -36,8 +42,14 @@ test-deps:
 	@scripts/install-deps.sh $(TEST_DEBS) && scripts/asterisk.sh prepare
 	$(GO) mod download
 
-test: test-deps
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+test: test-deps lint
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 bench: test-deps build

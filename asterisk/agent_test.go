@@ -368,15 +368,14 @@ func rtpStatsOf(t *testing.T, ast *asterisktest.Asterisk, channel string) rtpSta
 
 // bridgeRun is what the handler of TestAgentBridged saw.
 type bridgeRun struct {
-	err                   error
-	callerID              string
-	recStart              time.Time
-	bridgeAt, bridgeEnd   time.Time
-	bridgeErr             error
-	answeredIn            time.Duration
-	legErr                error
-	legDoneAfterBridge    bool
-	recordingStoppedAfter time.Time
+	err                 error
+	callerID            string
+	recStart            time.Time
+	bridgeAt, bridgeEnd time.Time
+	bridgeErr           error
+	answeredIn          time.Duration
+	legErr              error
+	legDoneAfterBridge  bool
 }
 
 // bridgedSpan is the part of a recording of n samples made while the

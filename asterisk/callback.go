@@ -386,12 +386,6 @@ func (d *Driver) removeDialout(o *dialout) {
 	}
 }
 
-func (d *Driver) dialout(id string) *dialout {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.dialouts[id]
-}
-
 // isCallback reports whether a channel entering the application is a
 // customer's phone that answered a call the driver placed.
 func (d *Driver) isCallback(e *ari.StasisStart) bool {

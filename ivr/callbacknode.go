@@ -35,10 +35,10 @@ const (
 	DefaultCallbackMinDigits   = 4
 	DefaultCallbackMaxDigits   = 15
 	DefaultCallbackRingTimeout = 30 * time.Second
-	// callbackConfirmKey confirms the number read back, callbackChangeKey
+	// CallbackConfirmKey confirms the number read back, CallbackChangeKey
 	// asks for another; for a pending request they keep and cancel it.
-	callbackConfirmKey = '1'
-	callbackChangeKey  = '2'
+	CallbackConfirmKey = '1'
+	CallbackChangeKey  = '2'
 )
 
 // Targets of a callback node's own menus (Confirm, Ask, Existing): node

@@ -164,8 +164,8 @@ func (p *flowParser) callback(name string, n *yaml.Node, pos ivr.Position) *ivr.
 		in.OnFailure = ivr.CallbackTargetFailure
 		in.TypeAhead = ivr.TypeAheadFlush
 		return &ivr.Node{Name: name, Kind: ivr.KindMenu, Pos: pos, Menu: &ivr.MenuNode{Input: in, Options: map[rune]ivr.MenuOption{
-			'1': {Goto: ivr.CallbackTargetConfirm},
-			'2': {Goto: ivr.CallbackTargetChange},
+			ivr.CallbackConfirmKey: {Goto: ivr.CallbackTargetConfirm},
+			ivr.CallbackChangeKey:  {Goto: ivr.CallbackTargetChange},
 		}}}
 	}
 	if confirm {

@@ -41,10 +41,6 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 	d.diags = append(d.diags, ivr.Diagnostic{Pos: d.at(n), Severity: ivr.SeverityError, Message: fmt.Sprintf(format, args...)})
 }
 
-func (d *decoder) failed() bool {
-	return slices.ContainsFunc(d.diags, func(x ivr.Diagnostic) bool { return x.Severity == ivr.SeverityError })
-}
-
 // resolve follows aliases and charges the node budget. It returns nil when
 // the budget is spent.
 func (d *decoder) resolve(n *yaml.Node) *yaml.Node {

@@ -32,9 +32,8 @@ func (l *load) render(ctx context.Context, flows []*parsedFlow) {
 		return
 	}
 	type job struct {
-		key  renderKey
-		pos  ivr.Position
-		done func(ivr.Audio)
+		key renderKey
+		pos ivr.Position
 	}
 	var jobs []job
 	want := map[renderKey][]func(ivr.Audio){}
