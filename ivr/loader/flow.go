@@ -235,20 +235,27 @@ func (p *flowParser) parseOperator(n *yaml.Node) {
 	p.pf.operator = p.at(p.resolve(n))
 	op := &p.pf.flow.Operator
 	op.Key = defaultOperatorKey
+	disabled := false
 	if kv, has := fs["key"]; has {
 		if s, ok := p.scalar(kv.val, "operator key"); ok && s == "none" {
-			op.Key = 0
+			op.Key, disabled = 0, true
 		} else if ok {
 			op.Key, _ = p.dtmfKey(kv.val, "operator key")
 		}
+	}
+	kv, has := fs["goto"]
+	if disabled && !has {
+		return // key: none disables the operator: no goto to name
 	}
 	if !p.require(p.resolve(n), fs, "operator", "goto") {
 		op.Key = 0
 		return
 	}
-	kv := fs["goto"]
+	// A goto left beside key: none must still name a node, but leads nowhere.
 	if to, ok := p.name(kv.val, "operator goto"); ok {
-		op.Goto = to
+		if !disabled {
+			op.Goto = to
+		}
 		p.pf.edges = append(p.pf.edges, edge{to: to, pos: p.at(kv.val)})
 	}
 }

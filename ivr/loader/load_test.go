@@ -147,6 +147,9 @@ func TestLoadErrors(t *testing.T) {
 		}},
 		{"operator", []string{
 			`entrypoints.yaml:4:13: number: "3900" already routed at line 2`,
+			// none.yaml: key none needs no goto; stale.yaml: one left
+			// beside it must still name a node.
+			`stale.yaml:6:9: unknown node "gone"`,
 			`t.yaml:5:8: operator key: "00" is not a single phone key`,
 			`t.yaml:6:9: unknown node "agent"`,
 			`t.yaml:11:7: queue a: max_wait needs on_timeout`,
@@ -209,6 +212,45 @@ func TestLoadErrors(t *testing.T) {
 				pos, text, _ := strings.Cut(w, ": ")
 				if !strings.HasPrefix(got[i], pos+": error: ") || !strings.Contains(got[i], text) {
 					t.Errorf("error %d:\n got %s\nwant %s", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// operator: {key: none} disables the operator key and needs no goto; a
+// goto left beside it leads nowhere.
+func TestOperatorKeyNone(t *testing.T) {
+	for _, op := range []string{"{key: none}", "{key: none, goto: bye}"} {
+		t.Run(op, func(t *testing.T) {
+			dir := t.TempDir()
+			writeArchive(t, dir, `-- entrypoints.yaml --
+default: t
+-- t.yaml --
+flow: t
+language: fr
+entry: m
+operator: `+op+`
+nodes:
+  m:
+    menu:
+      prompt: "Tapez 1."
+      options:
+        "0": bye
+        "1": bye
+  bye:
+    hangup: {}
+`)
+			set, diags, err := Load(context.Background(), Options{Dir: dir, TTS: &fakeTTS{}})
+			if err != nil {
+				t.Fatalf("Load = %v\n%v", err, diags)
+			}
+			if got := set.Flows["t"].Operator; got != (ivr.Operator{}) {
+				t.Errorf("operator = %+v, want none", got)
+			}
+			for _, d := range diags {
+				if strings.Contains(d.Message, "uses the operator key") {
+					t.Errorf("key 0 of a menu taken for a disabled operator: %s", d)
 				}
 			}
 		})
