@@ -348,6 +348,12 @@ func loadConfig(fs *pflag.FlagSet) (*Config, error) {
 			return nil, fmt.Errorf("read config %s: %w", path, err)
 		}
 	}
+	if err := setEnvLists(v); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := checkDurations(v.AllSettings()); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
@@ -374,6 +380,9 @@ func bad(key, format string, args ...any) error {
 }
 
 func (c *Config) validate() error {
+	if err := c.checkDurationLimits(); err != nil {
+		return err
+	}
 	if c.DataDir == "" {
 		return bad("data_dir", "must not be empty")
 	}
@@ -410,9 +419,6 @@ func (c *Config) validate() error {
 	}
 	if err := c.Recordings.validate(); err != nil {
 		return err
-	}
-	if c.Shutdown.Drain < 0 {
-		return bad("shutdown.drain", "must not be negative")
 	}
 	if err := c.Routing.Validate(); err != nil {
 		if ce, ok := errors.AsType[*routing.ConfigError](err); ok {
@@ -559,17 +565,11 @@ func (a *ARIConfig) validate(httpAddr string, mediaIP netip.Addr) error {
 	if strings.Contains(a.PromptBaseURL, ",") {
 		return bad("ari.prompt_base_url", "%q must not contain a comma", a.PromptBaseURL)
 	}
-	if a.ReconnectMin <= 0 {
-		return bad("ari.reconnect_min", "must be positive")
-	}
 	if a.ReconnectMax < a.ReconnectMin {
 		return bad("ari.reconnect_max", "%s is less than ari.reconnect_min %s", a.ReconnectMax, a.ReconnectMin)
 	}
 	if a.MOHClass == "" || strings.ContainsAny(a.MOHClass, ",[] \t\r\n") {
 		return bad("ari.moh_class", "%q is not a music-on-hold class of Asterisk's musiconhold.conf", a.MOHClass)
-	}
-	if a.HoldAnnounce < 0 {
-		return bad("ari.hold_announce", "must not be negative (0 announces once)")
 	}
 	if a.CallbackEndpoint != "" {
 		if err := asterisk.CheckCallbackEndpoint(a.CallbackEndpoint); err != nil {
@@ -582,9 +582,6 @@ func (a *ARIConfig) validate(httpAddr string, mediaIP netip.Addr) error {
 			return bad("ari.callback_caller_id", "%v", err)
 		}
 		a.callbackCallerID = id
-	}
-	if a.CallbackRingTimeout <= 0 {
-		return bad("ari.callback_ring_timeout", "must be positive")
 	}
 	for q, h := range a.Handoff {
 		key := "ari.handoff." + q
@@ -628,12 +625,6 @@ func (s *SIPConfig) validate() error {
 	if err := s.validateMedia(); err != nil {
 		return err
 	}
-	if s.MediaTimeout < 0 {
-		return bad("sip.media_timeout", "must not be negative (0 disables)")
-	}
-	if s.TCPIdleTimeout <= 0 {
-		return bad("sip.tcp_idle_timeout", "must be positive: idle TCP connections must be closed")
-	}
 	if (s.AgentAuth.Username == "") != (s.AgentAuth.Password == "") {
 		return bad("sip.agent_auth", "give both username and password, or neither (password: IVRD_SIP_AGENT_AUTH_PASSWORD)")
 	}
@@ -673,9 +664,6 @@ func (t *SIPTrunkConfig) validate(udp, tcp string) error {
 				return bad("sip.trunk.address", "empty, but sip.trunk.%s is set: give the trunk's host:port, or remove the trunk", k.key)
 			}
 		}
-	}
-	if t.RingTimeout <= 0 {
-		return bad("sip.trunk.ring_timeout", "must be positive")
 	}
 	if err := t.trunk().Validate(); err != nil {
 		te, ok := errors.AsType[*sip.TrunkError](err)
@@ -778,8 +766,9 @@ func (h *HTTPConfig) validateUsers() error {
 	return nil
 }
 
-// maxPurgeInterval bounds recordings.purge_interval.
-const maxPurgeInterval = 24 * time.Hour
+// minRetention bounds recordings.retention from below: a recording must
+// live long enough to be listened to.
+const minRetention = time.Hour
 
 func (r *RecordingsConfig) validate() error {
 	d, err := parseRetention(r.Retention)
@@ -787,18 +776,12 @@ func (r *RecordingsConfig) validate() error {
 		return bad("recordings.retention", "%v", err)
 	}
 	switch {
-	case d <= 0:
-		return bad("recordings.retention", "%s must be positive", r.Retention)
+	case d < minRetention:
+		return bad("recordings.retention", "%s is under %s: a recording must live long enough to be listened to", r.Retention, shortDuration(minRetention))
 	case d > recordings.MaxRetention:
 		return bad("recordings.retention", "%s is over 6 months: recordings may be kept no more than 6 months (CNIL deliberation 2014-474)", r.Retention)
 	}
 	r.retention = d
-	switch {
-	case r.PurgeInterval <= 0:
-		return bad("recordings.purge_interval", "must be positive: expired recordings must be purged")
-	case r.PurgeInterval > maxPurgeInterval:
-		return bad("recordings.purge_interval", "%v is over %v: recordings a purge could not delete would wait too long for the next", r.PurgeInterval, maxPurgeInterval)
-	}
 	switch {
 	case r.EncryptionKey != "" && r.EncryptionKeyFile != "":
 		return bad("recordings.encryption_key", "set either recordings.encryption_key or recordings.encryption_key_file, not both")
@@ -822,6 +805,9 @@ func (r *RecordingsConfig) validate() error {
 // parseRetention reads "180d" (whole days) or a Go duration ("4320h").
 func parseRetention(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
+	if _, err := strconv.ParseFloat(s, 64); err == nil && s != "0" {
+		return 0, fmt.Errorf("%s has no unit; write %sd (days) or a duration like 4320h", s, s)
+	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err != nil || days < 0 || days > 100000 {
