@@ -174,8 +174,9 @@ type ivrdOptions struct {
 	// Config is YAML appended to the generated configuration, for
 	// sections it does not write (ari:, recordings:).
 	Config string
-	// HTTP is YAML added to the http: section (users:), indented by two
-	// spaces.
+	// HTTP is YAML added to the http: section (users:, first when given,
+	// as newUsers writes it), indented by two spaces. The harness's own
+	// user is added to the users.
 	HTTP string
 	// SIP is YAML added to the sip: section (trunk:), indented by two
 	// spaces.
@@ -192,7 +193,10 @@ type ivrdProc struct {
 	sipPort  int
 	sipAddr  string // 127.0.0.1:port, UDP and TCP
 	httpURL  string
-	log      *syncBuffer
+	// token is a supervisor's, which every ivrd of the tests has: the
+	// harness reads the call log, the queues and the flows with it.
+	token string
+	log   *syncBuffer
 
 	exited  chan struct{}
 	waitErr error
@@ -228,6 +232,10 @@ func startIvrd(t testing.TB, opts ivrdOptions) *ivrdProc {
 		log:      &syncBuffer{},
 		exited:   make(chan struct{}),
 	}
+	// The harness's own user goes first in http.users, before the test's.
+	harness, harnessYAML := newUsers(t, harnessUser)
+	p.token = harness[harnessUser].token
+	httpYAML := harnessYAML + strings.TrimPrefix(opts.HTTP, "  users:\n")
 	config := fmt.Sprintf(`data_dir: %[1]s/data
 log:
   level: debug
@@ -247,7 +255,7 @@ sip:
 %[9]sshutdown:
   drain: %[8]s
 `, dir, flowsDir, ttsCache, p.sipAddr, rtpMin, rtpMin+19,
-		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain, opts.HTTP, opts.SIP) + opts.Config
+		strings.TrimPrefix(p.httpURL, "http://"), opts.Drain, httpYAML, opts.SIP) + opts.Config
 	if err := os.WriteFile(p.config, []byte(config), 0o644); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
@@ -310,7 +318,7 @@ func restart(t testing.TB, p *ivrdProc) *ivrdProc {
 	}
 	q := &ivrdProc{
 		t: t, dir: p.dir, config: p.config, flowsDir: p.flowsDir,
-		sipPort: p.sipPort, sipAddr: p.sipAddr, httpURL: p.httpURL,
+		sipPort: p.sipPort, sipAddr: p.sipAddr, httpURL: p.httpURL, token: p.token,
 		log: &syncBuffer{}, exited: make(chan struct{}),
 	}
 	q.launch(t)
@@ -401,25 +409,22 @@ func copyDir(t testing.TB, src, dst string) {
 	}
 }
 
-// getJSON GETs path from ivrd's HTTP API and decodes the JSON answer into
-// v. It returns the status code; a transport error fails the test.
+// harnessUser names the harness's user in every ivrd's http.users; its
+// role is supervisor (see newUsers).
+const harnessUser = "supervisor-e2e-harness"
+
+// getJSON GETs path from ivrd's HTTP API with the harness's supervisor
+// token and decodes the JSON answer into v. It returns the status code; a
+// transport error fails the test.
 func (p *ivrdProc) getJSON(t testing.TB, path string, v any) int {
 	t.Helper()
-	res, err := http.Get(p.httpURL + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", path, err)
-	}
-	if res.StatusCode == http.StatusOK && v != nil {
+	code, body := p.api(t, http.MethodGet, p.token, path, nil)
+	if code == http.StatusOK && v != nil {
 		if err := json.Unmarshal(body, v); err != nil {
 			t.Fatalf("GET %s: decode %q: %v", path, body, err)
 		}
 	}
-	return res.StatusCode
+	return code
 }
 
 // call returns the call record of id, or nil when the API does not know it.

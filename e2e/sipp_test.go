@@ -4,9 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,19 +29,12 @@ func flowVersion(content []byte) string {
 	return hex.EncodeToString(sum[:])[:12]
 }
 
-// getRaw GETs path and returns the status and body.
+// getRaw GETs path with the harness's supervisor token and returns the
+// status and body.
 func (p *ivrdProc) getRaw(t testing.TB, path string) (int, string) {
 	t.Helper()
-	res, err := http.Get(p.httpURL + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", path, err)
-	}
-	return res.StatusCode, string(b)
+	code, b := p.api(t, http.MethodGet, p.token, path, nil)
+	return code, string(b)
 }
 
 // flowsStatus is the answer of GET /api/flows.
@@ -152,6 +145,12 @@ func TestKeyDuringGreetingQueues(t *testing.T) {
 	live := p.call(t, s.CallID)
 	if live == nil || live.Outcome != ivr.OutcomeQueued || live.Queue != "e2e-technical" {
 		t.Errorf("while waiting: record = %s, want outcome queued in e2e-technical", dump(live))
+	}
+	// Who waits and what they typed, and the call log, want a token.
+	for _, path := range []string{"/api/queues/e2e-technical", "/api/calls/" + url.PathEscape(s.CallID), "/api/calls?caller=" + url.QueryEscape(sippCaller)} {
+		if code, body := p.api(t, http.MethodGet, "", path, nil); code != http.StatusUnauthorized || strings.Contains(string(body), sippCaller) {
+			t.Errorf("GET %s without a token: %d %s, want 401 and no caller", path, code, body)
+		}
 	}
 
 	requireSippOK(t, s.wait(t))

@@ -77,11 +77,11 @@ TCPDUMP=(tcpdump)
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
-# A supervisor's token sets the agents' states; only its hash goes in the
-# configuration.
-token_out=$("$IVRD_BIN" token bench supervisor)
+# An admin's token sets the agents' states and, with PROFILE=1, reads the
+# CPU profile (admins only); only its hash goes in the configuration.
+token_out=$("$IVRD_BIN" token bench admin)
 TOKEN=$(sed -n 2p <<<"$token_out")
-HTTP_USERS="{name: bench, role: supervisor, token_sha256: $(sed -n 's/.*token_sha256: \([0-9a-f]*\).*/\1/p' <<<"$token_out")}"
+HTTP_USERS="{name: bench, role: admin, token_sha256: $(sed -n 's/.*token_sha256: \([0-9a-f]*\).*/\1/p' <<<"$token_out")}"
 [ "$PROFILE" = 1 ] && PPROF=true
 
 # As many agents as the largest plateau; each plateau makes the first N
@@ -104,8 +104,7 @@ $(for i in $(seq "$max_n"); do
 	printf '    - {name: agent-%04d, phone: "sip:agent@127.0.0.1:%d"}\n' "$i" "$(agent_sip $(( (i - 1) % PHONES )))"
 done)"
 new_run bridge-
-printf '%s\n' "$TOKEN" >"$RUN/token"
-chmod 600 "$RUN/token"
+(umask 077 && printf '%s\n' "$TOKEN" >"$RUN/token" && printf 'Authorization: Bearer %s\n' "$TOKEN" >"$RUN/auth-header")
 API=http://$HTTP_ADDR
 
 # The phones' audio, read by sipp's rtp_stream from its working directory
@@ -172,7 +171,7 @@ for n in $PLATEAUS; do
 	prof=
 	if [ "$PROFILE" = 1 ]; then
 		curl -fsS --max-time "$(( WINDOW + 10 ))" -o "$RUN/cpu-$n.pprof" \
-			"http://$HTTP_ADDR/debug/pprof/profile?seconds=$WINDOW" &
+			-H @"$RUN/auth-header" "http://$HTTP_ADDR/debug/pprof/profile?seconds=$WINDOW" &
 		prof=$!
 	fi
 	"$RUN/loadprobe" window -pid "$IVRD_PID" -procs "$procs" -health "$HEALTH" -api "$API" \

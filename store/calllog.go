@@ -27,6 +27,7 @@ func NewCallLog(db *DB) *CallLog { return &CallLog{db: db} }
 type CallFilter struct {
 	Caller  string
 	Outcome ivr.Outcome
+	Agent   string    // calls this agent took
 	Since   time.Time // calls started at or after
 	Until   time.Time // calls started before
 	Limit   int       // at most this many (DefaultLimit when 0, MaxLimit at most)
@@ -151,6 +152,10 @@ func (l *CallLog) ListCalls(ctx context.Context, f CallFilter) ([]ivr.CallRecord
 	if f.Outcome != "" {
 		where = append(where, "outcome = ?")
 		args = append(args, string(f.Outcome))
+	}
+	if f.Agent != "" {
+		where = append(where, "agent = ?")
+		args = append(args, f.Agent)
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "started_at >= ?")

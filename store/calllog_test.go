@@ -144,6 +144,7 @@ func TestListCalls(t *testing.T) {
 		}
 		if i%3 == 0 {
 			r.Outcome = ivr.OutcomeConnected
+			r.Agent = "alice"
 		} else {
 			r.Outcome = ivr.OutcomeHungUpInIVR
 		}
@@ -161,6 +162,9 @@ func TestListCalls(t *testing.T) {
 		{"caller", CallFilter{Caller: "+33100000002"}, []string{"c9", "c7", "c5", "c3", "c1"}},
 		{"outcome", CallFilter{Outcome: ivr.OutcomeConnected}, []string{"c9", "c6", "c3", "c0"}},
 		{"caller and outcome", CallFilter{Caller: "+33100000001", Outcome: ivr.OutcomeConnected}, []string{"c6", "c0"}},
+		{"agent", CallFilter{Agent: "alice"}, []string{"c9", "c6", "c3", "c0"}},
+		{"agent and caller", CallFilter{Agent: "alice", Caller: "+33100000002"}, []string{"c9", "c3"}},
+		{"another agent", CallFilter{Agent: "bob"}, []string{}},
 		{"since inclusive", CallFilter{Since: at(7)}, []string{"c9", "c8", "c7"}},
 		{"until exclusive", CallFilter{Until: at(2)}, []string{"c1", "c0"}},
 		{"since and until", CallFilter{Since: at(3), Until: at(5)}, []string{"c4", "c3"}},

@@ -202,7 +202,7 @@ func (s *Server) recordingsMiss(w http.ResponseWriter, r *http.Request, status i
 	case r.URL.Path == "/api/recordings":
 		action = ActionSearch
 	}
-	a, ok := s.begin(w, r, action)
+	a, ok := s.begin(w, r, action, staff...)
 	if !ok {
 		return
 	}

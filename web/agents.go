@@ -62,7 +62,7 @@ func (s *Server) agentDesk(w http.ResponseWriter, r *http.Request, roles ...Role
 
 // getAgent serves GET /api/agent: the user's own agent status.
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.agentDesk(w, r)
+	u, ok := s.agentDesk(w, r, staff...)
 	if !ok {
 		return
 	}
@@ -82,7 +82,7 @@ type stateRequest struct {
 // postAgentState serves POST /api/agent/state: the agent sets its own
 // state.
 func (s *Server) postAgentState(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.agentDesk(w, r)
+	u, ok := s.agentDesk(w, r, staff...)
 	if !ok {
 		return
 	}
@@ -154,7 +154,7 @@ func isCall(channel string) bool {
 // the caller. A chat, an email, or a call ringing the agent's phone, is
 // accepted without a body.
 func (s *Server) acceptOffer(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.agentDesk(w, r)
+	u, ok := s.agentDesk(w, r, staff...)
 	if !ok {
 		return
 	}
@@ -238,7 +238,7 @@ type rejected struct {
 // rejectOffer serves POST /api/agent/offers/{id}/reject: the agent turns
 // an offer down; the contact is offered to the next agent.
 func (s *Server) rejectOffer(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.agentDesk(w, r)
+	u, ok := s.agentDesk(w, r, staff...)
 	if !ok {
 		return
 	}
@@ -260,7 +260,7 @@ type hungUp struct {
 // hangUp serves POST /api/agent/contacts/{id}/hangup: the agent ends a
 // conversation.
 func (s *Server) hangUp(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.agentDesk(w, r)
+	u, ok := s.agentDesk(w, r, staff...)
 	if !ok {
 		return
 	}

@@ -11,23 +11,28 @@ import (
 	"strings"
 )
 
-// Role is what a user of the restricted endpoints may do.
+// Role is what a user of the API may do.
 type Role string
 
-// Roles. Recordings are reached by authorised people only: an admin does
-// everything (legal holds, the access audit, the purge log included); a
-// supervisor searches, reads and listens to every recording; an agent
-// reaches only the recordings of calls whose contact it took.
+// Roles. Every endpoint that shows or changes personal data wants a user.
+// An admin does everything (legal holds, the access audit, the purge log
+// included); a supervisor reads the call log, the queues, the callbacks and
+// every recording, and follows and sets the agents; an agent works at the
+// desk and reaches only what concerns it: the calls and recordings of the
+// contacts it took, the queues it serves. An integration is a program, not
+// a person: a channel (chat, email) posting its contacts to the queues; it
+// reads nothing but the queues' summary.
 const (
-	RoleAdmin      Role = "admin"
-	RoleSupervisor Role = "supervisor"
-	RoleAgent      Role = "agent"
+	RoleAdmin       Role = "admin"
+	RoleSupervisor  Role = "supervisor"
+	RoleAgent       Role = "agent"
+	RoleIntegration Role = "integration"
 )
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
 	switch r {
-	case RoleAdmin, RoleSupervisor, RoleAgent:
+	case RoleAdmin, RoleSupervisor, RoleAgent, RoleIntegration:
 		return true
 	}
 	return false
@@ -92,7 +97,7 @@ func ValidateUsers(users []User) error {
 		}
 		names[u.Name] = true
 		if !u.Role.Valid() {
-			return &UserError{i, "role", fmt.Sprintf("%q is not one of admin, supervisor, agent", u.Role)}
+			return &UserError{i, "role", fmt.Sprintf("%q is not one of admin, supervisor, agent, integration", u.Role)}
 		}
 		h, ok := parseTokenHash(u.TokenSHA256)
 		if !ok {

@@ -30,7 +30,7 @@ type assignedContact struct {
 // its desk or its phone, and the agent who takes the contact is stored with
 // it, which later opens that call's recordings to it.
 func (s *Server) connectContact(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.authorize(w, r)
+	u, ok := s.authorize(w, r, staff...)
 	if !ok {
 		return
 	}

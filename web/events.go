@@ -115,7 +115,7 @@ func (st *sseStream) comment(text string) error {
 // they happen, the current state first. The stream ends when the client
 // goes, or when ivrd stops.
 func (s *Server) agentEvents(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.agentDesk(w, r)
+	u, ok := s.agentDesk(w, r, staff...)
 	if !ok {
 		return
 	}

@@ -43,10 +43,13 @@ func FuzzPostContact(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	h := New(Config{Queues: acceptAll{}, Logger: quiet}).Handler()
+	token, hash := NewToken()
+	users := []User{{Name: "webchat", Role: RoleIntegration, TokenSHA256: hash}}
+	h := New(Config{Queues: acceptAll{}, Users: users, Logger: quiet}).Handler()
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest("POST", "/api/contacts", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

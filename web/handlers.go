@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,7 +21,13 @@ type callList struct {
 	Offset int              `json:"offset"`
 }
 
+// listCalls serves GET /api/calls: the call log to supervisors and
+// admins, and to an agent the calls it took.
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.authorize(w, r, staff...)
+	if !ok {
+		return
+	}
 	if s.cfg.Calls == nil {
 		s.writeError(w, r, http.StatusServiceUnavailable, "call log not configured")
 		return
@@ -29,6 +36,9 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, http.StatusBadRequest, err.Error())
 		return
+	}
+	if u.Role == RoleAgent {
+		f.Agent = u.Name
 	}
 	calls, err := s.cfg.Calls.ListCalls(r.Context(), f)
 	if err != nil {
@@ -83,7 +93,14 @@ func parseTime(q url.Values, name string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a date (2006-01-02)", name, v)
 }
 
+// getCall serves GET /api/calls/{id}: any call to supervisors and admins,
+// to an agent only a call it took. An agent asking for another call, known
+// or not, is refused alike: it learns nothing of other calls.
 func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.authorize(w, r, staff...)
+	if !ok {
+		return
+	}
 	if s.cfg.Calls == nil {
 		s.writeError(w, r, http.StatusServiceUnavailable, "call log not configured")
 		return
@@ -91,6 +108,8 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c, err := s.cfg.Calls.GetCall(r.Context(), id)
 	switch {
+	case u.Role == RoleAgent && (errors.Is(err, store.ErrNotFound) || err == nil && c.Agent != u.Name):
+		s.writeError(w, r, http.StatusForbidden, fmt.Sprintf("call %q: not a call of yours", id))
 	case errors.Is(err, store.ErrNotFound):
 		s.writeError(w, r, http.StatusNotFound, fmt.Sprintf("call %q not found", id))
 	case err != nil:
@@ -105,7 +124,12 @@ type queueList struct {
 	Queues []routing.QueueSummary `json:"queues"`
 }
 
+// queueSummary serves GET /api/queues to every user, integrations
+// included: counts and waits per queue, no contact.
 func (s *Server) queueSummary(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r); !ok {
+		return
+	}
 	if s.cfg.Queues == nil {
 		s.writeError(w, r, http.StatusServiceUnavailable, "queues not configured")
 		return
@@ -127,7 +151,14 @@ type queueContacts struct {
 	Contacts []routing.WaitingContact `json:"contacts"`
 }
 
+// listQueue serves GET /api/queues/{name}: who waits, with what the IVR
+// learned, to supervisors and admins, and to an agent for a queue it
+// serves (routing.agents[].queues; every queue when empty).
 func (s *Server) listQueue(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.authorize(w, r, staff...)
+	if !ok {
+		return
+	}
 	if s.cfg.Queues == nil {
 		s.writeError(w, r, http.StatusServiceUnavailable, "queues not configured")
 		return
@@ -135,6 +166,10 @@ func (s *Server) listQueue(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !routing.ValidName(name) {
 		s.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("queue name %q: want 1 to %d letters, digits, '.', '_' or '-'", name, routing.MaxNameLen))
+		return
+	}
+	if u.Role == RoleAgent && !s.serves(u.Name, name) {
+		s.writeError(w, r, http.StatusForbidden, fmt.Sprintf("queue %q: not a queue of yours", name))
 		return
 	}
 	cs, err := s.cfg.Queues.List(r.Context(), name)
@@ -148,13 +183,32 @@ func (s *Server) listQueue(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, queueContacts{Queue: name, Contacts: cs})
 }
 
+// serves reports whether the agent named agent serves queue: it is one of
+// routing.agents, with queue among its queues or no queue given. A user
+// of role agent that is no agent serves none.
+func (s *Server) serves(agent, queue string) bool {
+	if s.cfg.Agents == nil {
+		return false
+	}
+	st, err := s.cfg.Agents.Agent(agent)
+	if err != nil {
+		return false
+	}
+	return len(st.Queues) == 0 || slices.Contains(st.Queues, queue)
+}
+
 // postedContact is the body of a 201 answer to POST /api/contacts.
 type postedContact struct {
 	ID    string `json:"id"`
 	Queue string `json:"queue"`
 }
 
+// postContact serves POST /api/contacts to integrations (a chat or email
+// channel), supervisors and admins.
 func (s *Server) postContact(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, posting...); !ok {
+		return
+	}
 	if s.cfg.Queues == nil {
 		s.writeError(w, r, http.StatusServiceUnavailable, "queues not configured")
 		return
@@ -176,7 +230,11 @@ func (s *Server) postContact(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// flows serves GET /api/flows to supervisors and admins.
 func (s *Server) flows(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, supervising...); !ok {
+		return
+	}
 	if s.cfg.Flows == nil {
 		s.writeError(w, r, http.StatusServiceUnavailable, "flows not configured")
 		return

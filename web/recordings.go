@@ -101,7 +101,7 @@ type recordingList struct {
 }
 
 func (s *Server) searchRecordings(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.begin(w, r, ActionSearch)
+	a, ok := s.begin(w, r, ActionSearch, staff...)
 	if !ok {
 		return
 	}
@@ -201,7 +201,7 @@ type recordingDetail struct {
 }
 
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.begin(w, r, ActionMetadata)
+	a, ok := s.begin(w, r, ActionMetadata, staff...)
 	if !ok {
 		return
 	}
@@ -240,7 +240,7 @@ func (s *Server) getAudio(w http.ResponseWriter, r *http.Request) {
 	if dl != "" && dl != "0" {
 		action = ActionDownload
 	}
-	a, ok := s.begin(w, r, action)
+	a, ok := s.begin(w, r, action, staff...)
 	if !ok {
 		return
 	}

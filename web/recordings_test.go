@@ -67,7 +67,7 @@ func newRecEnv(t *testing.T, key []byte, wrap ...func(*recordings.Service) Recor
 	for _, u := range []struct {
 		name string
 		role Role
-	}{{"dpo", RoleAdmin}, {"sam", RoleSupervisor}, {"alice", RoleAgent}, {"bob", RoleAgent}} {
+	}{{"dpo", RoleAdmin}, {"sam", RoleSupervisor}, {"alice", RoleAgent}, {"bob", RoleAgent}, {"webchat", RoleIntegration}} {
 		tok, hash := NewToken()
 		e.tokens[u.name] = tok
 		users = append(users, User{Name: u.name, Role: u.role, TokenSHA256: hash})

@@ -55,7 +55,7 @@ func TestDeskWithRouting(t *testing.T) {
 	if r := e.do(t, "alice", "POST", "/api/agent/state", `{"state":"available"}`); r.status != 200 || r.json(t)["state"] != "available" {
 		t.Fatalf("available: %d %s", r.status, r.body)
 	}
-	r := e.do(t, "", "POST", "/api/contacts", `{"channel":"chat","queue":"facturation","caller":"ann@example.com",
+	r := e.do(t, "sam", "POST", "/api/contacts", `{"channel":"chat","queue":"facturation","caller":"ann@example.com",
 		"language":"fr","intent":"contester_facture","skills":["facturation"],"vars":{"numero_client":"48213"}}`)
 	if r.status != 201 {
 		t.Fatalf("post: %d %s", r.status, r.body)

@@ -8,10 +8,12 @@
 // waits there beside the calls. Agents sign in to the desk with their
 // token, receive the contacts offered to them with their screen-pop over
 // server-sent events, and take calls on their phone or in the browser
-// (WebRTC). Call recordings are restricted: users from the configuration
-// authenticate with a token, their role says what they may reach, and
-// every request to a recording is audited, allowed or not. See README.md
-// for the endpoints.
+// (WebRTC). Every endpoint that shows or changes personal data (call
+// records, contacts, callbacks, recordings) wants a user from the
+// configuration, authenticated by its token, whose role says what it may
+// reach; only the health check, the metrics (aggregates), the prompts and
+// the pages answer without one. Every request to a recording is audited,
+// allowed or not. See README.md for the endpoints.
 package web
 
 import (

@@ -37,9 +37,38 @@ func (f flowStatus) Status() any { return f.v }
 
 type env struct {
 	h      http.Handler
+	srv    *Server
 	calls  *store.CallLog
 	queues *routing.Queues
 	clk    *ivrtest.Clock
+	tokens map[string]string
+}
+
+// testUsers are the users of newEnv: sam (supervisor), dpo (admin), alice
+// (an agent serving the queue sales only), bob (an agent serving every
+// queue), carol (of role agent, but none of routing.agents) and webchat
+// (an integration posting chats).
+func testUsers(t *testing.T) ([]User, map[string]string) {
+	t.Helper()
+	var users []User
+	tokens := map[string]string{}
+	for _, u := range []struct {
+		name string
+		role Role
+	}{
+		{"sam", RoleSupervisor}, {"dpo", RoleAdmin}, {"alice", RoleAgent}, {"bob", RoleAgent},
+		{"carol", RoleAgent}, {"webchat", RoleIntegration},
+	} {
+		tok, hash := NewToken()
+		tokens[u.name] = tok
+		users = append(users, User{Name: u.name, Role: u.role, TokenSHA256: hash})
+	}
+	return users, tokens
+}
+
+// bearer is the Authorization header of a token, for do.
+func bearer(token string) []string {
+	return []string{"Authorization", "Bearer " + token}
 }
 
 // newEnv serves the API over a real database in a temporary directory.
@@ -51,23 +80,43 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	clk := ivrtest.NewClock(t0)
-	queues, err := routing.New(db, routing.WithClock(clk), routing.WithLogger(quiet))
+	rcfg := routing.DefaultConfig()
+	rcfg.Agents = []routing.AgentConfig{
+		{Name: "alice", Queues: []string{"sales"}},
+		{Name: "bob"},
+	}
+	queues, err := routing.New(db, routing.WithConfig(rcfg), routing.WithClock(clk), routing.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(queues.Close)
-	e := &env{calls: store.NewCallLog(db), queues: queues, clk: clk}
-	e.h = New(Config{
+	users, tokens := testUsers(t)
+	e := &env{calls: store.NewCallLog(db), queues: queues, clk: clk, tokens: tokens}
+	e.srv = New(Config{
 		Calls:  e.calls,
 		Queues: e.queues,
+		Agents: e.queues,
+		Users:  users,
 		Flows: flowStatus{map[string]any{
 			"ok": false, "loaded_at": "2025-06-02T08:59:00Z",
 			"diagnostics": []string{"flows/main.yaml:12:5: unknown node \"mneu\""},
 		}},
 		Health: func() any { return map[string]any{"status": "ok", "calls": 3} },
 		Logger: quiet,
-	}).Handler()
+	})
+	// Failed authentications are limited on the test's clock.
+	e.srv.fails = newFailLimiter(clk.Now)
+	e.h = e.srv.Handler()
 	return e
+}
+
+// do sends a request as user ("" sends no token).
+func (e *env) do(t *testing.T, user, method, target, body string, hdr ...string) response {
+	t.Helper()
+	if user != "" {
+		hdr = append(hdr, bearer(e.tokens[user])...)
+	}
+	return do(t, e.h, method, target, body, hdr...)
 }
 
 type response struct {
@@ -110,17 +159,18 @@ func (e *env) seedCalls(t *testing.T) {
 	for i, c := range []struct {
 		id, caller string
 		outcome    ivr.Outcome
+		agent      string
 	}{
-		{"c0", "+331", ivr.OutcomeConnected},
-		{"c1", "+332", ivr.OutcomeHungUpInIVR},
-		{"c2", "+331", ivr.OutcomeAbandoned},
-		{"c3", "+332", ivr.OutcomeConnected},
+		{"c0", "+331", ivr.OutcomeConnected, "alice"},
+		{"c1", "+332", ivr.OutcomeHungUpInIVR, ""},
+		{"c2", "+331", ivr.OutcomeAbandoned, ""},
+		{"c3", "+332", ivr.OutcomeConnected, "bob"},
 	} {
 		start := t0.Add(time.Duration(i) * time.Hour)
 		end := start.Add(time.Minute)
 		r := &ivr.CallRecord{
 			ID: c.id, Driver: "sip", Caller: c.caller, Dialled: "3000", Flow: "main",
-			StartedAt: start, EndedAt: &end, Outcome: c.outcome, Digits: "1",
+			StartedAt: start, EndedAt: &end, Outcome: c.outcome, Digits: "1", Agent: c.agent,
 			Visits: []ivr.Visit{{Node: "menu", Kind: ivr.KindMenu, At: start, Result: "key 1"}},
 		}
 		if err := e.calls.SaveCall(t.Context(), r); err != nil {
@@ -169,7 +219,7 @@ func TestListCalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			r := do(t, e.h, "GET", "/api/calls"+tt.query, "")
+			r := e.do(t, "sam", "GET", "/api/calls"+tt.query, "")
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -190,7 +240,7 @@ func TestListCalls(t *testing.T) {
 func TestGetCall(t *testing.T) {
 	e := newEnv(t)
 	e.seedCalls(t)
-	r := do(t, e.h, "GET", "/api/calls/c2", "")
+	r := e.do(t, "sam", "GET", "/api/calls/c2", "")
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
@@ -202,7 +252,7 @@ func TestGetCall(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 
-	r = do(t, e.h, "GET", "/api/calls/nope", "")
+	r = e.do(t, "sam", "GET", "/api/calls/nope", "")
 	if r.status != 404 {
 		t.Fatalf("unknown call: status %d, want 404", r.status)
 	}
@@ -220,7 +270,7 @@ func TestQueues(t *testing.T) {
 	}
 	defer w.Leave(context.Background(), "abandoned")
 	e.clk.Advance(30 * time.Second)
-	r := do(t, e.h, "POST", "/api/contacts",
+	r := e.do(t, "webchat", "POST", "/api/contacts",
 		`{"channel":"chat","queue":"sales","caller":"ann@example.com","language":"en","intent":"order","priority":5,"skills":["en"],"vars":{"order":"A12"}}`,
 		"Content-Type", "application/json")
 	if r.status != 201 {
@@ -235,7 +285,7 @@ func TestQueues(t *testing.T) {
 	}
 	e.clk.Advance(15 * time.Second)
 
-	r = do(t, e.h, "GET", "/api/queues/sales", "")
+	r = e.do(t, "sam", "GET", "/api/queues/sales", "")
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
@@ -257,17 +307,17 @@ func TestQueues(t *testing.T) {
 		t.Errorf("wait_seconds missing from %s", r.body)
 	}
 
-	r = do(t, e.h, "GET", "/api/queues/empty", "")
+	r = e.do(t, "sam", "GET", "/api/queues/empty", "")
 	if r.status != 200 || !bytes.Contains(r.body, []byte(`"contacts":[]`)) {
 		t.Errorf("empty queue: %d %s", r.status, r.body)
 	}
-	r = do(t, e.h, "GET", "/api/queues/bad%20name", "")
+	r = e.do(t, "sam", "GET", "/api/queues/bad%20name", "")
 	if r.status != 400 {
 		t.Errorf("bad queue name: status %d, want 400", r.status)
 	}
 	r.json(t)
 
-	r = do(t, e.h, "GET", "/api/queues", "")
+	r = e.do(t, "sam", "GET", "/api/queues", "")
 	if r.status != 200 {
 		t.Fatalf("summary status %d: %s", r.status, r.body)
 	}
@@ -316,7 +366,7 @@ func TestPostContact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, e.h, "POST", "/api/contacts", tt.body, tt.hdr...)
+			r := e.do(t, "webchat", "POST", "/api/contacts", tt.body, tt.hdr...)
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -343,14 +393,15 @@ func TestPostContact(t *testing.T) {
 
 func TestFlowsAndHealth(t *testing.T) {
 	e := newEnv(t)
-	r := do(t, e.h, "GET", "/api/flows", "")
+	r := e.do(t, "sam", "GET", "/api/flows", "")
 	if r.status != 200 {
 		t.Fatalf("flows status %d", r.status)
 	}
 	if m := r.json(t); m["ok"] != false || !strings.Contains(string(r.body), `flows/main.yaml:12:5`) {
 		t.Errorf("flows body %s", r.body)
 	}
-	r = do(t, e.h, "GET", "/healthz", "")
+	// Health needs no token.
+	r = e.do(t, "", "GET", "/healthz", "")
 	if r.status != 200 {
 		t.Fatalf("healthz status %d", r.status)
 	}
@@ -360,7 +411,8 @@ func TestFlowsAndHealth(t *testing.T) {
 }
 
 func TestNotConfigured(t *testing.T) {
-	h := New(Config{Logger: quiet}).Handler()
+	users, tokens := testUsers(t)
+	h := New(Config{Users: users, Logger: quiet}).Handler()
 	for _, tt := range []struct{ method, path, body string }{
 		{"GET", "/api/calls", ""},
 		{"GET", "/api/calls/x", ""},
@@ -369,7 +421,7 @@ func TestNotConfigured(t *testing.T) {
 		{"POST", "/api/contacts", `{"channel":"chat","queue":"a"}`},
 		{"GET", "/api/flows", ""},
 	} {
-		r := do(t, h, tt.method, tt.path, tt.body)
+		r := do(t, h, tt.method, tt.path, tt.body, bearer(tokens["dpo"])...)
 		if r.status != 503 {
 			t.Errorf("%s %s: status %d, want 503", tt.method, tt.path, r.status)
 		}
@@ -431,11 +483,12 @@ func (f failing) Post(context.Context, ivr.Contact) (string, error)       { retu
 func (f failing) Status() any                                             { return f.fail() }
 
 func TestInternalErrorsAreHidden(t *testing.T) {
+	users, tokens := testUsers(t)
 	for _, panics := range []bool{false, true} {
 		var logs bytes.Buffer
 		f := failing{panics: panics}
 		h := New(Config{
-			Calls: f, Queues: f, Flows: f,
+			Calls: f, Queues: f, Flows: f, Users: users,
 			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		}).Handler()
 		for _, tt := range []struct{ method, path, body string }{
@@ -445,7 +498,7 @@ func TestInternalErrorsAreHidden(t *testing.T) {
 			{"GET", "/api/queues/sales", ""},
 			{"POST", "/api/contacts", `{"channel":"chat","queue":"a"}`},
 		} {
-			r := do(t, h, tt.method, tt.path, tt.body)
+			r := do(t, h, tt.method, tt.path, tt.body, bearer(tokens["dpo"])...)
 			if r.status != 500 {
 				t.Errorf("panics=%v %s %s: status %d, want 500", panics, tt.method, tt.path, r.status)
 			}
@@ -467,7 +520,7 @@ func TestRequestLog(t *testing.T) {
 	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
 		t.Fatalf("log line: %v\n%s", err, logs.String())
 	}
-	if rec["msg"] != "http request" || rec["method"] != "GET" || rec["path"] != "/api/calls" || rec["status"] != 503.0 {
+	if rec["msg"] != "http request" || rec["method"] != "GET" || rec["path"] != "/api/calls" || rec["status"] != 401.0 {
 		t.Errorf("log record %v", rec)
 	}
 	logs.Reset()

@@ -334,13 +334,17 @@ func logRecovery(log *slog.Logger, rep recordings.RecoveryReport) {
 // warnAgentsWithoutUser logs the agents that cannot sign in to the desk:
 // they take calls only once a supervisor makes them available.
 func warnAgentsWithoutUser(log *slog.Logger, cfg *Config) {
-	users := map[string]bool{}
+	users := map[string]string{}
 	for _, u := range cfg.HTTP.Users {
-		users[u.Name] = true
+		users[u.Name] = u.Role
 	}
 	for _, a := range cfg.Routing.Agents {
-		if !users[a.Name] {
+		switch role, ok := users[a.Name]; {
+		case !ok:
 			log.Warn("agent has no http user: it cannot sign in to the desk, a supervisor must set its state",
+				"agent", a.Name)
+		case web.Role(role) == web.RoleIntegration:
+			log.Warn("agent's http user has role integration: it cannot sign in to the desk, a supervisor must set its state",
 				"agent", a.Name)
 		}
 	}

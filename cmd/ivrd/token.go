@@ -15,7 +15,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("token", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ivrd token NAME ROLE   (ROLE: admin, supervisor or agent)")
+		fmt.Fprintln(stderr, "Usage: ivrd token NAME ROLE   (ROLE: admin, supervisor, agent or integration)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
