@@ -41,6 +41,7 @@ type Config struct {
 	HTTP       HTTPConfig       `mapstructure:"http"`
 	Database   DatabaseConfig   `mapstructure:"database"`
 	Recordings RecordingsConfig `mapstructure:"recordings"`
+	Calls      CallsConfig      `mapstructure:"calls"`
 	WebRTC     WebRTCConfig     `mapstructure:"webrtc"`
 	// Routing is decoded and checked by the routing package.
 	Routing  routing.Config `mapstructure:"routing"`
@@ -288,6 +289,8 @@ var defaults = map[string]any{
 	"recordings.purge_interval":      "1h",
 	"recordings.encryption_key":      "",
 	"recordings.encryption_key_file": "",
+	"calls.retention":                "180d",
+	"calls.purge_interval":           "1h",
 	"shutdown.drain":                 "30s",
 }
 
@@ -418,6 +421,9 @@ func (c *Config) validate() error {
 		c.Recordings.Dir = filepath.Join(c.DataDir, "recordings")
 	}
 	if err := c.Recordings.validate(); err != nil {
+		return err
+	}
+	if err := c.Calls.validate(); err != nil {
 		return err
 	}
 	if err := c.Routing.Validate(); err != nil {

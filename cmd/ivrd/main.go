@@ -7,7 +7,7 @@
 //	ivrd [serve] [flags]            run the server (default)
 //	ivrd validate [--flows DIR]     check the flows, print errors and warnings
 //	ivrd simulate FLOW [--dtmf KEYS] run a flow in the terminal
-//	ivrd purge [--dry-run]          delete the expired recordings now
+//	ivrd purge [--dry-run]          delete the expired recordings and call records now
 //	ivrd token NAME ROLE            make a token for a user of the HTTP API
 //	ivrd version                    print the version
 package main
@@ -36,7 +36,7 @@ Usage:
   ivrd [serve] [flags]              run the server (default)
   ivrd validate [flags]             check the flows; exit 1 on errors
   ivrd simulate FLOW [--dtmf KEYS]  run a flow in the terminal (no phone needed)
-  ivrd purge [--dry-run]            delete the expired recordings now (or list them)
+  ivrd purge [--dry-run]            delete the expired recordings and call records now (or list them)
   ivrd token NAME ROLE              make a token for a user of the HTTP API
   ivrd version                      print the version
 

@@ -14,13 +14,16 @@ import (
 	"github.com/ivrd/ivrd/store"
 )
 
-// cmdPurge runs the retention purge once, as the server does hourly, and
-// prints what went (or, with --dry-run, what would go).
+// cmdPurge runs the retention purges once, as the server does hourly, and
+// prints what went (or, with --dry-run, what would go): the expired
+// recordings first, then the call records, contacts and callback requests
+// past calls.retention, those of the calls whose recordings just went
+// included.
 func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("purge", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addConfigFlags(fs)
-	dryRun := fs.Bool("dry-run", false, "list the expired recordings without deleting anything")
+	dryRun := fs.Bool("dry-run", false, "list the expired recordings and count the expired call records without deleting anything")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ivrd purge [--dry-run] [flags]")
 		fs.PrintDefaults()
@@ -51,7 +54,38 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("purge recordings: %w", err)
 	}
+	calls, err := newCallPurger(db, cfg, log)
+	if err != nil {
+		return err
+	}
+	crep, err := calls.Purge(ctx, *dryRun)
+	printCallPurge(stdout, crep)
+	if err != nil {
+		return err
+	}
 	return nil
+}
+
+// newCallPurger is the purger of the call log and the queues' contacts.
+func newCallPurger(db *store.DB, cfg *Config, log *slog.Logger) (*store.Purger, error) {
+	p, err := store.NewPurger(db, store.PurgerConfig{
+		Retention: cfg.Calls.retention,
+		Logger:    log.With("component", "calls"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("calls.retention: %w", err)
+	}
+	return p, nil
+}
+
+// printCallPurge writes what the call records' purge deleted, or would.
+func printCallPurge(w io.Writer, rep store.PurgeReport) {
+	verb := "deleted"
+	if rep.DryRun {
+		verb = "would be deleted (dry run: nothing was)"
+	}
+	fmt.Fprintf(w, "ended before %s: %d call record(s), %d contact(s), %d callback request(s) with %d attempt(s), %d callback offer(s), %s\n",
+		rep.Before.UTC().Format(time.RFC3339), rep.Calls, rep.Contacts, rep.Callbacks, rep.CallbackAttempts, rep.CallbackOffers, verb)
 }
 
 // newRecordings opens the recordings service of the configuration.

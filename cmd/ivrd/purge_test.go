@@ -84,9 +84,10 @@ func TestPurgeCommand(t *testing.T) {
 		t.Fatalf("purge --dry-run: exit %d\n%s", code, errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID ") ||
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID ") ||
 		!strings.HasPrefix(lines[1], expired+"  call-expired  ") ||
-		!strings.Contains(lines[2], "1 expired recording(s)") || !strings.Contains(lines[2], "dry run") {
+		!strings.Contains(lines[2], "1 expired recording(s)") || !strings.Contains(lines[2], "dry run") ||
+		!strings.HasPrefix(lines[3], "ended before ") || !strings.Contains(lines[3], "dry run") {
 		t.Errorf("dry run output:\n%s", out.String())
 	}
 	if strings.Contains(out.String(), fresh) {
@@ -171,5 +172,83 @@ func TestTokenCommand(t *testing.T) {
 		if code := run(args, nil, &out, &errOut); code != 2 || out.Len() != 0 {
 			t.Errorf("%v: exit %d, stdout %q", args, code, out.String())
 		}
+	}
+}
+
+// ivrd purge deletes the call records, contacts and callback requests past
+// calls.retention, after the recordings: a call whose recording the same
+// run deleted goes too.
+func TestPurgeCommandCallRecords(t *testing.T) {
+	config, svc, _, _ := purgeSetup(t, "calls:\n  retention: 30d\n")
+	ctx := t.Context()
+	db, err := store.Open(ctx, filepath.Join(filepath.Dir(config), "data", "ivrd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log := store.NewCallLog(db)
+	now := time.Now()
+	for _, c := range []struct {
+		id    string
+		start time.Time
+	}{
+		{"call-expired", now.Add(-200 * 24 * time.Hour)}, // its recording expired too
+		{"call-old", now.Add(-40 * 24 * time.Hour)},
+		{"call-fresh", now.Add(-time.Hour)}, // its recording is fresh
+		{"call-recent", now.Add(-20 * 24 * time.Hour)},
+	} {
+		end := c.start.Add(time.Minute)
+		if err := log.SaveCall(ctx, &ivr.CallRecord{ID: c.id, Caller: "+33612345678", StartedAt: c.start, EndedAt: &end}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func() []string {
+		calls, err := log.ListCalls(ctx, store.CallFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range calls {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"purge", "--dry-run", "--config", config}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("purge --dry-run: exit %d\n%s", code, errOut.String())
+	}
+	// The expired call still has its recording: the dry run counts only
+	// call-old.
+	if !strings.Contains(out.String(), ": 1 call record(s), 0 contact(s)") {
+		t.Errorf("dry run output:\n%s", out.String())
+	}
+	if got := strings.Join(ids(), " "); got != "call-fresh call-recent call-old call-expired" {
+		t.Errorf("calls after the dry run: %s", got)
+	}
+
+	out.Reset()
+	if code := run([]string{"purge", "--config", config}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("purge: exit %d\n%s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), ": 2 call record(s), 0 contact(s), 0 callback request(s) with 0 attempt(s), 0 callback offer(s), deleted") {
+		t.Errorf("purge output:\n%s", out.String())
+	}
+	if got := strings.Join(ids(), " "); got != "call-fresh call-recent" {
+		t.Errorf("calls after the purge: %s", got)
+	}
+	if rs, err := svc.Search(ctx, recordings.Filter{}); err != nil || len(rs) != 1 {
+		t.Errorf("recordings after the purge: %v %v", rs, err)
+	}
+}
+
+func TestPurgeCommandRefusesShortCallRetention(t *testing.T) {
+	config, _, _, _ := purgeSetup(t, "calls:\n  retention: 1d\n")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"purge", "--config", config}, nil, &out, &errOut); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if want := "calls.retention: 1d is under 2 days"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 }

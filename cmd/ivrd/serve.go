@@ -63,6 +63,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	callPurger, err := newCallPurger(db, cfg, log)
+	if err != nil {
+		return err
+	}
 	// Leftovers of a crash are completed or flagged before any new
 	// recording starts, never silently kept.
 	rep, err := recs.Recover(ctx)
@@ -118,6 +122,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// Expired recordings go now, then every purge_interval.
 	goRun("purge recordings", func(ctx context.Context) error {
 		recs.RunPurger(ctx, cfg.Recordings.PurgeInterval)
+		return nil
+	})
+	// Call records, contacts and callback requests past calls.retention
+	// go now, then every calls.purge_interval.
+	goRun("purge call records", func(ctx context.Context) error {
+		callPurger.Run(ctx, cfg.Calls.PurgeInterval)
 		return nil
 	})
 	hup := make(chan os.Signal, 1)

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ivrd/ivrd/ivr"
 	"github.com/ivrd/ivrd/recordings"
 	"github.com/ivrd/ivrd/store"
 	"github.com/ivrd/ivrd/web"
@@ -49,9 +50,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// serve wires the recordings service: start-up recovery reports the
-// leftovers of a crash, the purge runs at start-up, the engine and the API
-// get the service, and the API its users.
+// serve wires the recordings service and the call records' purge: start-up
+// recovery reports the leftovers of a crash, both purges run at start-up,
+// the engine and the API get the service, and the API its users.
 func TestServeWiresRecordings(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
@@ -97,6 +98,17 @@ recordings:
 		t.Fatal(err)
 	}
 	expired := seedRecording(t, svc, "call-expired", time.Now().Add(-190*24*time.Hour))
+	// ... and call records, one past calls.retention.
+	for _, c := range []struct {
+		id  string
+		age time.Duration
+	}{{"call-old", 200 * 24 * time.Hour}, {"call-fresh", time.Hour}} {
+		start := time.Now().Add(-c.age)
+		end := start.Add(time.Minute)
+		if err := store.NewCallLog(db).SaveCall(t.Context(), &ivr.CallRecord{ID: c.id, Caller: "+33612345678", StartedAt: start, EndedAt: &end}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db.Close()
 	part := filepath.Join(cfg.Recordings.Dir, "2026", "01", "02", "0b7d3c1e-6f2a-4e59-8c1d-93a4b5e6f708.wav.part")
 	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
@@ -163,6 +175,21 @@ recordings:
 	}
 	if res, _ := get("/api/recordings", ""); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without a token: status %d, want 401", res.StatusCode)
+	}
+	// The call records past calls.retention went at start-up too; the call
+	// log is served with a token only.
+	for {
+		res, body := get("/api/calls", token)
+		if res != nil && res.StatusCode == 200 && !bytes.Contains(body, []byte("call-old")) && bytes.Contains(body, []byte("call-fresh")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old call record not purged at start-up: %v %s", res, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res, body := get("/api/calls", ""); res.StatusCode != http.StatusUnauthorized || bytes.Contains(body, []byte("+336")) {
+		t.Errorf("call log without a token: status %d %s, want 401", res.StatusCode, body)
 	}
 	res, body := get("/api/audit?outcome=unauthenticated", token)
 	var audit struct {
