@@ -40,6 +40,8 @@ sip:
   # The load runs' sipp sends no RTP besides the key press; in the bridged
   # run a stalled stream shows in its figures rather than as a hung-up call.
   media_timeout: 0
+  # The runs measure how many calls ivrd holds: no limit of its own.
+  max_calls: 0
 http: {addr: $HTTP_ADDR, pprof: ${PPROF:-false}, users: [${HTTP_USERS:-}]}
 shutdown: {drain: 2s}
 ${EXTRA_CONFIG:-}

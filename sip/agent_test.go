@@ -568,7 +568,7 @@ func TestDialMediaTimeout(t *testing.T) {
 		legs <- r
 		<-ctx.Done()
 	}, func(c *Config) {
-		base := int(mediaPorts.Add(200))
+		base := mediaBase()
 		ep, err := media.NewEndpoint(media.EndpointConfig{
 			IP:           netip.MustParseAddr("127.0.0.1"),
 			PortMin:      base,

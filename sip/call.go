@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,8 +96,23 @@ func (s *Server) onInvite(req *sipmsg.Request, tx *trackedTx) {
 // newCall checks an initial INVITE and sets up its call and media session.
 // It answers the INVITE itself and returns nil when it refuses the call.
 func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
+	if !s.admitFlood(req, tx) {
+		return nil
+	}
 	if s.draining.Load() {
 		s.respond(req, tx, sipmsg.StatusServiceUnavailable, "Service Unavailable", s.retryAfter())
+		return nil
+	}
+	// ivrd rings agents for its callers: it takes no INVITE that has used
+	// up its hops, which a loop through an agent's phone would come back
+	// as. Other requests with Max-Forwards 0 end at ivrd and are served
+	// (RFC 4475 section 3.3.11).
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		s.respond(req, tx, sipmsg.StatusTooManyHops, "Too Many Hops")
+		return nil
+	}
+	if s.atMaxCalls() {
+		s.refuseFull(req, tx)
 		return nil
 	}
 	if req.Contact() == nil {
@@ -110,6 +127,15 @@ func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
 				sipmsg.NewHeader("Accept", "application/sdp"))
 			return nil
 		}
+	}
+	// The answer to an INVITE carries SDP: a caller that accepts none
+	// cannot be answered (RFC 3261 section 21.4.7, RFC 4475 section 3.3.15).
+	if !acceptsSDP(req) {
+		s.respond(req, tx, sipmsg.StatusNotAcceptable, "Not Acceptable",
+			sipmsg.NewHeader("Accept", "application/sdp"))
+		return nil
+	}
+	if offer {
 		var err error
 		if neg, err = negotiateBody(req.Body()); err != nil {
 			s.log.Info("reject offer", "call_id", req.CallID().Value(), "err", err)
@@ -142,8 +168,8 @@ func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
 		srv:     s,
 		log:     log,
 		id:      req.CallID().Value(),
-		caller:  req.From().Address.User,
-		dialled: req.Recipient.User,
+		caller:  uriUser(req.From().Address),
+		dialled: uriUser(req.Recipient),
 		tx:      tx,
 		dlg:     dlg,
 		sess:    sess,
@@ -157,13 +183,17 @@ func (s *Server) newCall(req *sipmsg.Request, tx *trackedTx) *call {
 		sdp:     sdpBuilder{sessionID: rand.Uint64N(1 << 62)},
 	}
 	if c.dialled == "" {
-		c.dialled = req.To().Address.User
+		c.dialled = uriUser(req.To().Address)
 	}
 	c.local = s.mediaAddr(sess.LocalAddr())
-	if !s.addCall(c) {
+	if err := s.addCall(c); err != nil {
 		cancel(nil)
 		sess.Close()
-		s.respond(req, tx, sipmsg.StatusLoopDetected, "Loop Detected")
+		if errors.Is(err, errFull) {
+			s.refuseFull(req, tx)
+		} else {
+			s.respond(req, tx, sipmsg.StatusLoopDetected, "Loop Detected")
+		}
 		return nil
 	}
 	if s.tcpLn != nil && sipmsg.IsReliable(req.Transport()) {
@@ -199,6 +229,62 @@ func isSDP(req *sipmsg.Request) bool {
 	}
 	mt, _, _ := strings.Cut(ct.Value(), ";")
 	return strings.EqualFold(strings.TrimSpace(mt), "application/sdp")
+}
+
+// acceptsSDP reports whether the request's Accept allows an SDP body: no
+// Accept does (RFC 3261 section 20.1), an empty one allows nothing, and a
+// media range with q=0 is refused.
+func acceptsSDP(req *sipmsg.Request) bool {
+	hs := req.GetHeaders("Accept")
+	if len(hs) == 0 {
+		return true
+	}
+	for _, h := range hs {
+		for r := range strings.SplitSeq(h.Value(), ",") {
+			mt, params, _ := strings.Cut(r, ";")
+			switch strings.ToLower(strings.TrimSpace(mt)) {
+			case "application/sdp", "application/*", "*/*":
+			default:
+				continue
+			}
+			if !zeroQ(params) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// zeroQ reports whether media-range parameters say q=0.
+func zeroQ(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		name, v, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(name), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return err == nil && q == 0
+		}
+	}
+	return false
+}
+
+// uriUser is who a URI names as the engine sees it: the user part of a
+// sip: or sips: URI with its escapes decoded (sip:%33900@ is 3900, RFC
+// 3261 section 19.1.4), or a tel: URI's number. A user part whose decoding
+// fails or gives control characters (%00) stays as it came.
+func uriUser(u sipmsg.Uri) string {
+	if strings.EqualFold(u.Scheme, "tel") {
+		_, number, _ := strings.Cut(u.String(), ":")
+		number, _, _ = strings.Cut(number, ";")
+		return number
+	}
+	if !strings.Contains(u.User, "%") {
+		return u.User
+	}
+	user, err := url.PathUnescape(u.User)
+	if err != nil || strings.ContainsFunc(user, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return u.User
+	}
+	return user
 }
 
 func negotiateBody(body []byte) (negotiation, error) {
@@ -659,6 +745,11 @@ func (c *call) onReInvite(req *sipmsg.Request, tx *trackedTx) {
 		// allows by offering it again unchanged.
 		c.srv.respond(req, tx, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
 			sipmsg.NewHeader("Warning", `399 ivrd "re-INVITE without SDP not supported"`))
+		return
+	}
+	if !acceptsSDP(req) {
+		c.srv.respond(req, tx, sipmsg.StatusNotAcceptable, "Not Acceptable",
+			sipmsg.NewHeader("Accept", "application/sdp"))
 		return
 	}
 	neg, err := negotiateBody(req.Body())

@@ -28,7 +28,7 @@ func TestMediaTimeout(t *testing.T) {
 		<-ctx.Done()
 		causes <- context.Cause(ctx)
 	}, func(c *Config) {
-		base := int(mediaPorts.Add(200))
+		base := mediaBase()
 		ep, err := media.NewEndpoint(media.EndpointConfig{
 			IP:           netip.MustParseAddr("127.0.0.1"),
 			PortMin:      base,

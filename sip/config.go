@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -25,6 +26,23 @@ const (
 	// DefaultRingTimeout bounds the ringing of an agent's phone when the
 	// dial request sets no timeout of its own.
 	DefaultRingTimeout = 30 * time.Second
+	// DefaultMaxCalls is the most calls in progress before new INVITEs get
+	// 503: the load measured on the reference machine (2 CPUs), where 500
+	// callers bridged to 500 agents' phones were all held with none failed
+	// and ivrd used under one of the two CPUs (data/bench/latest-bridge.txt).
+	// No higher figure has been measured; a bigger machine may raise it.
+	DefaultMaxCalls = 500
+	// DefaultFloodBurst, DefaultFloodRate and DefaultFloodBan are the
+	// defaults of FloodLimit: 20 new INVITEs at once from one source
+	// address, then 10 a second, and a source over that refused for
+	// 5 minutes (Kamailio's anti-flood example bans for 300 s too, after 16
+	// requests in 2 s). 10 a second from one address fills DefaultMaxCalls
+	// in under a minute, far quicker than callers arrive at a contact
+	// centre of that size; a trunk or SBC that carries every call belongs
+	// in FloodLimit.Exempt.
+	DefaultFloodBurst = 20
+	DefaultFloodRate  = 10.0
+	DefaultFloodBan   = 5 * time.Minute
 )
 
 // Credentials are a digest username and password.
@@ -66,6 +84,12 @@ type Config struct {
 	// Trunk is where customers are called back through (Originate).
 	// Without its Address, Originate fails with ivr.ErrNoCallbacks.
 	Trunk Trunk
+	// MaxCalls is the most calls in progress (ActiveCalls): a new INVITE
+	// beyond it gets 503 with Retry-After (RetryAfter). 0 means
+	// DefaultMaxCalls; negative, no limit.
+	MaxCalls int
+	// Flood limits the new INVITEs each source address may send.
+	Flood FloodLimit
 	// Logger receives the driver's logs; each call logs with a call_id.
 	Logger *slog.Logger
 	// Handler runs a call, in its own goroutine per call. The context ends
@@ -97,6 +121,12 @@ func (c *Config) setDefaults() error {
 	if c.RingTimeout <= 0 {
 		c.RingTimeout = DefaultRingTimeout
 	}
+	if c.MaxCalls == 0 {
+		c.MaxCalls = DefaultMaxCalls
+	}
+	if err := c.Flood.check(); err != nil {
+		return fmt.Errorf("check config: %w", err)
+	}
 	if err := c.Trunk.check(); err != nil {
 		return fmt.Errorf("check config: %w", err)
 	}
@@ -115,6 +145,78 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return nil
+}
+
+// FloodLimit is the token bucket each source address draws from for its
+// new INVITEs (re-INVITEs and other requests are not counted, nor are
+// retransmissions): Burst at once, then Rate a second. A source that finds
+// it empty is banned for Ban: that INVITE gets 503 with Retry-After, and
+// until the ban ends its INVITEs are refused (over UDP, dropped before
+// they are even parsed; over TCP, 503). Each ban is logged once, as it
+// starts (level warn).
+type FloodLimit struct {
+	// Rate is how many new INVITEs a second a source may send once its
+	// burst is spent. 0 means DefaultFloodRate; negative turns the limit
+	// off.
+	Rate float64
+	// Burst is how many new INVITEs a source may send at once. 0 means
+	// DefaultFloodBurst.
+	Burst int
+	// Ban is how long a source over the limit is refused. 0 means
+	// DefaultFloodBan.
+	Ban time.Duration
+	// Exempt are the sources never limited: the trunk, SBC or PBX every
+	// call comes through, a load generator.
+	Exempt []netip.Prefix
+}
+
+// LimitError is a Config field with a bad value: MaxCalls or a FloodLimit
+// field ("Flood.Rate").
+type LimitError struct {
+	Field  string
+	Reason string
+}
+
+func (e *LimitError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks l as NewServer does: it returns a *LimitError naming
+// the field at fault, or nil.
+func (l FloodLimit) Validate() error { return l.check() }
+
+// check validates the limit and applies its defaults.
+func (l *FloodLimit) check() error {
+	bad := func(field, format string, args ...any) error {
+		return &LimitError{Field: "Flood." + field, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0):
+		return bad("Rate", "%v is not a number of INVITEs a second", l.Rate)
+	case l.Rate < 0:
+		return nil // off: the other fields do not matter
+	case l.Rate == 0:
+		l.Rate = DefaultFloodRate
+	}
+	switch {
+	case l.Burst < 0:
+		return bad("Burst", "must not be negative (0 means %d)", DefaultFloodBurst)
+	case l.Burst == 0:
+		l.Burst = DefaultFloodBurst
+	}
+	switch {
+	case l.Ban < 0:
+		return bad("Ban", "must not be negative (0 means %v)", DefaultFloodBan)
+	case l.Ban == 0:
+		l.Ban = DefaultFloodBan
+	}
+	exempt := make([]netip.Prefix, len(l.Exempt))
+	for i, p := range l.Exempt {
+		if !p.IsValid() {
+			return bad("Exempt", "entry %d is not an address prefix", i)
+		}
+		exempt[i] = p.Masked()
+	}
+	l.Exempt = exempt
 	return nil
 }
 

@@ -10,5 +10,7 @@
 // INFO DTMF, CANCEL and BYE in both directions. Every request the parser
 // passes up is validated before it reaches a handler, every handler and every
 // call runs under recover, and idle TCP connections are closed, so a bad
-// peer can cost a call but never the server.
+// peer can cost a call but never the server. Beyond Config.MaxCalls calls,
+// and from an address flooding INVITEs (Config.Flood), new calls are
+// refused with 503.
 package sip

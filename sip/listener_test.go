@@ -101,3 +101,37 @@ func TestIdleListener(t *testing.T) {
 		}
 	})
 }
+
+func TestCRLFFramer(t *testing.T) {
+	reg := "REGISTER sip:x SIP/2.0\r\nl: 0\r\n\r\n"
+	inv := "INVITE sip:x SIP/2.0\r\nContent-Length: 4\r\n\r\n\r\nab"
+	tests := []struct {
+		name  string
+		reads []string
+		want  string
+	}{
+		{"CRLF between messages", []string{reg + "\r\n" + inv}, reg + inv},
+		{"keep-alive ping then a message", []string{"\r\n\r\n" + reg}, reg},
+		{"keep-alive alone is left to sipgo", []string{"\r\n\r\n", reg, "\r\n"}, "\r\n\r\n" + reg + "\r\n"},
+		{"body starting with CRLF is kept", []string{inv, "\r\n" + reg}, inv + reg},
+		{"reads split anywhere", []string{"INVITE sip:x SIP/2.0\r\nContent-Le", "ngth: 4\r\n\r", "\n\r\na", "b\r\n", "\n" + reg},
+			inv + reg},
+		{"the last Content-Length frames", []string{"OPTIONS sip:x SIP/2.0\r\nContent-Length: 9\r\nl: 2\r\n\r\nok\r\n" + reg},
+			"OPTIONS sip:x SIP/2.0\r\nContent-Length: 9\r\nl: 2\r\n\r\nok" + reg},
+		{"no Content-Length: framing off", []string{"OPTIONS sip:x SIP/2.0\r\n\r\n\r\n" + reg},
+			"OPTIONS sip:x SIP/2.0\r\n\r\n\r\n" + reg},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f crlfFramer
+			got := ""
+			for _, r := range tt.reads {
+				b := []byte(r)
+				got += string(b[:f.filter(b)])
+			}
+			if got != tt.want {
+				t.Errorf("got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}

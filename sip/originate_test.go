@@ -500,7 +500,7 @@ func TestOriginateInDialog(t *testing.T) {
 func TestOriginateMediaTimeout(t *testing.T) {
 	uas := startSippUAS(t, t.TempDir(), "uas_silent.xml", "udp", "{reason}", "media timeout")
 	s := startServer(t, noServe(t), withTrunk(uas.addr, "udp"), func(c *Config) {
-		base := int(mediaPorts.Add(200))
+		base := mediaBase()
 		ep, err := media.NewEndpoint(media.EndpointConfig{
 			IP:           netip.MustParseAddr("127.0.0.1"),
 			PortMin:      base,
@@ -661,7 +661,7 @@ func TestServerDial(t *testing.T) {
 func TestOriginateBeforeServing(t *testing.T) {
 	uas := startSippUAS(t, t.TempDir(), "uas_refuse.xml", "udp", "{status}", "486", "{reason}", "Busy Here")
 	log := testLogger(t)
-	base := int(mediaPorts.Add(200))
+	base := mediaBase()
 	ep, err := media.NewEndpoint(media.EndpointConfig{IP: netip.MustParseAddr("127.0.0.1"), PortMin: base, PortMax: base + 98, Logger: log})
 	if err != nil {
 		t.Fatal(err)

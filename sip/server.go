@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,14 +24,30 @@ import (
 // allowed is the Allow header of the driver's responses.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 
+// maxUDPPayload is the largest datagram UDP carries over IPv4.
+const maxUDPPayload = 65507
+
+func init() {
+	// sipgo refuses to write a UDP message over 1300 bytes (UDPMTUSize
+	// less 200), responses included, and logs nothing: a request with long
+	// headers (RFC 4475 section 3.1.1.7) was parsed, handled and its answer
+	// silently lost. RFC 3261 section 18.1.1 sends requests that large over
+	// TCP, which is the client's business, and ivrd's own requests stay far
+	// below it; a response goes back over the transport its request came
+	// on, whatever its size.
+	sipmsg.UDPMTUSize = maxUDPPayload + 200
+}
+
 // Server is a SIP user agent server that answers calls and runs each one
 // through Config.Handler.
 type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	ua  *sipgo.UserAgent
-	srv *sipgo.Server
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	parser *sipmsg.Parser
+	flood  *floodGuard
 
 	listenOnce sync.Once
 	listenErr  error
@@ -42,6 +60,7 @@ type Server struct {
 
 	draining atomic.Bool
 	closed   atomic.Bool
+	full     atomic.Bool // at MaxCalls: logged once until a call is taken again
 	// life ends with ivr.ErrShutdown at Close: it ends what the server
 	// itself started, the agents' phones rung by Server.Dial.
 	life    context.Context
@@ -61,8 +80,17 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "sip")
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		parser: lwsParser(),
+		flood:  newFloodGuard(cfg.Flood, log),
+		calls:  make(map[string]*call),
+		legs:   make(map[string]*agentLeg),
+	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentParser(s.parser),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(log),
 			// Stray responses (retransmissions after a transaction ended,
@@ -71,7 +99,10 @@ func NewServer(cfg Config) (*Server, error) {
 				log.Debug("unmatched response", "status", r.StatusCode, "source", r.Source())
 			}),
 		),
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(log)),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sipmsg.WithTransportLayerLogger(log),
+			sipmsg.WithTransportLayerReadFilter(s.readFilter),
+		),
 		sipgo.WithUserAgenTLSConfig(cfg.AgentTLS),
 	)
 	if err != nil {
@@ -82,22 +113,15 @@ func NewServer(cfg Config) (*Server, error) {
 		ua.Close()
 		return nil, fmt.Errorf("create sip server: %w", err)
 	}
-	s := &Server{
-		cfg:   cfg,
-		log:   log,
-		ua:    ua,
-		srv:   srv,
-		calls: make(map[string]*call),
-		legs:  make(map[string]*agentLeg),
-	}
+	s.ua, s.srv = ua, srv
 	s.life, s.endLife = context.WithCancelCause(context.Background())
-	srv.OnInvite(s.handle(s.onInvite))
-	srv.OnAck(s.handle(s.onAck))
-	srv.OnCancel(s.handle(s.onCancel))
-	srv.OnBye(s.handle(s.onBye))
-	srv.OnOptions(s.handle(s.onOptions))
-	srv.OnInfo(s.handle(s.onInfo))
-	srv.OnNoRoute(s.handle(s.onNoRoute))
+	srv.OnInvite(s.handle(s.onInvite, true))
+	srv.OnAck(s.handle(s.onAck, true))
+	srv.OnCancel(s.handle(s.onCancel, true))
+	srv.OnBye(s.handle(s.onBye, true))
+	srv.OnOptions(s.handle(s.onOptions, true))
+	srv.OnInfo(s.handle(s.onInfo, true))
+	srv.OnNoRoute(s.handle(s.onNoRoute, false))
 	return s, nil
 }
 
@@ -360,15 +384,24 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) addCall(c *call) bool {
+// addCall adds a caller's call: errDuplicate when its Call-ID is a call's
+// in progress, errFull at MaxCalls (checked under s.mu, so that two
+// INVITEs cannot both take the last place).
+func (s *Server) addCall(c *call) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.calls[c.id]; dup {
-		return false
+		return errDuplicate
+	}
+	if s.cfg.MaxCalls > 0 && len(s.calls) >= s.cfg.MaxCalls {
+		return errFull
 	}
 	s.markBusy()
 	s.calls[c.id] = c
-	return true
+	if s.full.CompareAndSwap(true, false) {
+		s.log.Info("taking calls again", "active_calls", len(s.calls), "max_calls", s.cfg.MaxCalls)
+	}
+	return nil
 }
 
 // addOutbound adds a customer's call unless the server drains: checked
@@ -470,8 +503,10 @@ func (t *trackedTx) Respond(res *sipmsg.Response) error {
 
 // handle wraps a request handler with validation and panic recovery.
 // sipgo runs handlers without recover, so one bad request would otherwise
-// take the daemon down with every call on it.
-func (s *Server) handle(h func(*sipmsg.Request, *trackedTx)) sipgo.RequestHandler {
+// take the daemon down with every call on it. A routed handler's requests
+// are also inspected (RFC 3261 section 8.2.2: Request-URI scheme, Require)
+// once the method is known to be served; the others get 405 or 501 first.
+func (s *Server) handle(h func(*sipmsg.Request, *trackedTx), routed bool) sipgo.RequestHandler {
 	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		ttx := &trackedTx{ServerTransaction: tx}
 		defer func() {
@@ -484,10 +519,21 @@ func (s *Server) handle(h func(*sipmsg.Request, *trackedTx)) sipgo.RequestHandle
 				s.respond(req, ttx, sipmsg.StatusInternalServerError, "Server Internal Error")
 			}
 		}()
-		if code, reason := validate(req); code != 0 {
+		code, reason := validate(req)
+		if code == 0 && routed && !req.IsAck() && !req.IsCancel() {
+			var hdrs []sipmsg.Header
+			code, reason, hdrs = inspect(req)
+			if code != 0 {
+				s.log.Debug("request refused", "method", req.Method.String(), "status", code, "reason", reason)
+				s.respond(req, ttx, code, reason, hdrs...)
+				return
+			}
+		}
+		if code != 0 {
 			s.log.Debug("invalid request", "method", req.Method.String(), "status", code, "reason", reason)
 			if !req.IsAck() {
 				s.respond(req, ttx, code, reason)
+				s.closeBroken(req)
 			}
 			return
 		}
@@ -495,8 +541,13 @@ func (s *Server) handle(h func(*sipmsg.Request, *trackedTx)) sipgo.RequestHandle
 	}
 }
 
+// singleHeaders are the headers a request may carry once only (RFC 3261
+// section 7.3.1 and table 2): two of them leave no way to tell which one
+// counts (RFC 4475 sections 3.3.8 and 3.3.9).
+var singleHeaders = []string{"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type"}
+
 // validate checks what the parser lets through but RFC 3261 forbids
-// (sections 8.2, 16.3, 20). It returns 0 for a valid request.
+// (sections 7.3.1, 8.2, 19.1.1, 20). It returns 0 for a valid request.
 func validate(req *sipmsg.Request) (int, string) {
 	if req.SipVersion != "SIP/2.0" {
 		return sipmsg.StatusVersionNotSupported, "Version Not Supported"
@@ -507,19 +558,67 @@ func validate(req *sipmsg.Request) (int, string) {
 	if req.CallID().Value() == "" {
 		return sipmsg.StatusBadRequest, "Empty Call-ID"
 	}
-	if req.CSeq().MethodName != req.Method {
+	for _, name := range singleHeaders {
+		if len(req.GetHeaders(name)) > 1 {
+			return sipmsg.StatusBadRequest, "Multiple " + name + " Values"
+		}
+	}
+	// sipgo upper-cases the method of the request line, not the CSeq's:
+	// methods are case-sensitive, but a method that differs from its CSeq
+	// by case only is one sipgo already took for the other.
+	if !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)) {
 		return sipmsg.StatusBadRequest, "CSeq Method Mismatch"
 	}
-	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sipmsg.ACK {
-		return sipmsg.StatusTooManyHops, "Too Many Hops"
+	// Escaped headers belong to a URI in a header, never to the
+	// Request-URI (RFC 4475 section 3.1.2.11).
+	if len(req.Recipient.Headers) > 0 {
+		return sipmsg.StatusBadRequest, "Headers In Request-URI"
 	}
 	return 0, ""
+}
+
+// inspect checks what a UAS must check of a request it serves before
+// handling it (RFC 3261 section 8.2.2): the scheme of the Request-URI
+// (416) and the extensions it requires (420, with Unsupported listing
+// them: ivrd implements none). It returns 0 for a request to handle.
+func inspect(req *sipmsg.Request) (int, string, []sipmsg.Header) {
+	if !servedScheme(req.Recipient.Scheme) {
+		return statusUnsupportedURIScheme, "Unsupported URI Scheme", nil
+	}
+	var required []string
+	for _, h := range req.GetHeaders("Require") {
+		for tag := range strings.SplitSeq(h.Value(), ",") {
+			if tag = strings.TrimSpace(tag); tag != "" {
+				required = append(required, tag)
+			}
+		}
+	}
+	if len(required) > 0 {
+		return sipmsg.StatusBadExtension, "Bad Extension",
+			[]sipmsg.Header{sipmsg.NewHeader("Unsupported", strings.Join(required, ", "))}
+	}
+	return 0, "", nil
+}
+
+// statusUnsupportedURIScheme is 416, which sipgo does not name.
+const statusUnsupportedURIScheme = 416
+
+// closeBroken closes the TCP connection of a request whose framing cannot
+// be trusted: with two Content-Length values, sipgo cut the message at one
+// of them and what follows on the stream may be the rest of it (RFC 4475
+// section 3.3.9: the framing error is not recoverable).
+func (s *Server) closeBroken(req *sipmsg.Request) {
+	if s.tcpLn == nil || !sipmsg.IsReliable(req.Transport()) || len(req.GetHeaders("Content-Length")) < 2 {
+		return
+	}
+	s.tcpLn.closeConn(req.Source())
 }
 
 // respond sends a response without a body, with the driver's Server and,
 // for 405, Allow headers.
 func (s *Server) respond(req *sipmsg.Request, tx sipmsg.ServerTransaction, code int, reason string, hdrs ...sipmsg.Header) {
 	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0" // not the request's: a 505 says which version ivrd speaks
 	res.AppendHeader(sipmsg.NewHeader("Server", s.cfg.UserAgent))
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -536,8 +635,18 @@ func (s *Server) onOptions(req *sipmsg.Request, tx *trackedTx) {
 	)
 }
 
+// knownMethods are the methods of RFC 3261 and its common extensions that
+// ivrd does not serve: 405. Any other method is one it does not know: 501
+// (RFC 3261 section 8.2.1). Both carry Allow.
+var knownMethods = []sipmsg.RequestMethod{sipmsg.REGISTER, sipmsg.PRACK, sipmsg.SUBSCRIBE, sipmsg.NOTIFY,
+	sipmsg.PUBLISH, sipmsg.REFER, sipmsg.MESSAGE, sipmsg.UPDATE}
+
 func (s *Server) onNoRoute(req *sipmsg.Request, tx *trackedTx) {
-	s.respond(req, tx, sipmsg.StatusMethodNotAllowed, "Method Not Allowed", sipmsg.NewHeader("Allow", allowed))
+	if slices.Contains(knownMethods, req.Method) {
+		s.respond(req, tx, sipmsg.StatusMethodNotAllowed, "Method Not Allowed", sipmsg.NewHeader("Allow", allowed))
+		return
+	}
+	s.respond(req, tx, sipmsg.StatusNotImplemented, "Not Implemented", sipmsg.NewHeader("Allow", allowed))
 }
 
 func (s *Server) onAck(req *sipmsg.Request, _ *trackedTx) {

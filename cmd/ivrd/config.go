@@ -87,6 +87,11 @@ type SIPConfig struct {
 	// Trunk is where the SIP driver calls customers back (callback nodes);
 	// without an address it calls no one.
 	Trunk SIPTrunkConfig `mapstructure:"trunk"`
+	// MaxCalls is the most calls in progress before new INVITEs get 503;
+	// 0 means no limit.
+	MaxCalls int `mapstructure:"max_calls"`
+	// Flood limits the new INVITEs each source address may send.
+	Flood SIPFloodConfig `mapstructure:"flood"`
 
 	rtpMin, rtpMax int
 	mediaIP        netip.Addr
@@ -260,6 +265,11 @@ var defaults = map[string]any{
 	"sip.trunk.caller_id":            "",
 	"sip.trunk.domain":               "",
 	"sip.trunk.ring_timeout":         "30s",
+	"sip.max_calls":                  sip.DefaultMaxCalls,
+	"sip.flood.rate":                 sip.DefaultFloodRate,
+	"sip.flood.burst":                sip.DefaultFloodBurst,
+	"sip.flood.ban":                  "5m",
+	"sip.flood.exempt":               []string{"127.0.0.0/8", "::1"},
 	"webrtc.enabled":                 true,
 	"webrtc.ips":                     []string{},
 	"webrtc.nat_1to1_ips":            []string{},
@@ -644,6 +654,9 @@ func (s *SIPConfig) validate() error {
 			return bad("sip.agent_tls_ca", "%s holds no PEM certificate", s.AgentTLSCA)
 		}
 		s.agentTLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	if err := s.validateLimits(); err != nil {
+		return err
 	}
 	return s.Trunk.validate(s.UDP, s.TCP)
 }

@@ -254,6 +254,8 @@ var durationLimits = []durationLimit{
 		why: "shorter closes a phone's connection between its requests; idle TCP connections must be closed"},
 	{key: "sip.trunk.ring_timeout", min: 5 * time.Second, max: 2 * time.Minute,
 		why: "as a callback node's ring_timeout"},
+	{key: "sip.flood.ban", min: time.Second, max: 24 * time.Hour,
+		why: "a flood resumes at once after a shorter ban; a longer one locks a mistaken trunk out for a day"},
 	{key: "ari.reconnect_min", min: 100 * time.Millisecond, max: time.Minute,
 		why: "shorter hammers a restarting Asterisk; longer leaves calls unanswered"},
 	{key: "ari.reconnect_max", min: 100 * time.Millisecond, max: 10 * time.Minute,

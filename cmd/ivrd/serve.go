@@ -190,6 +190,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			AgentAuth:      sip.Credentials{Username: cfg.SIP.AgentAuth.Username, Password: cfg.SIP.AgentAuth.Password},
 			AgentTLS:       cfg.SIP.agentTLS,
 			Trunk:          cfg.SIP.Trunk.trunk(),
+			MaxCalls:       cfg.SIP.maxCalls(),
+			Flood:          cfg.SIP.Flood.limit(),
 			Logger:         log,
 			Handler: func(ctx context.Context, call ivr.Call) {
 				_ = engine.Serve(ctx, call, "sip")
