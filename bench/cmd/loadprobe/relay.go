@@ -121,9 +121,9 @@ type relayResult struct {
 	// packets (the change of transit from one to the next): what the relay
 	// adds to the phone's jitter when it forwards on receipt, what it takes
 	// away when it re-paces.
-	IntervalChange dist `json:"interval_change"`
-	Paired     uint64 `json:"paired"`      // relayed packets matched to their source
-	Unpaired   uint64 `json:"unpaired"`
+	IntervalChange dist   `json:"interval_change"`
+	Paired         uint64 `json:"paired"` // relayed packets matched to their source
+	Unpaired       uint64 `json:"unpaired"`
 }
 
 func cmdRelay(args []string) error {
@@ -374,7 +374,7 @@ func intervals(dst []time.Duration, recs []rtpRec, gaps uint64) ([]time.Duration
 // transitPairs is the transit of the relayed packets of one direction.
 type transitPairs struct {
 	transit, variation, change []time.Duration
-	paired, unpaired          uint64
+	paired, unpaired           uint64
 	// offsets are the sequence offsets (relayed - sent) in use, in order.
 	offsets []uint16
 }
