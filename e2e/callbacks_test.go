@@ -407,18 +407,8 @@ func TestCallbackSurvivesKill(t *testing.T) {
 	phone := startPhone(t, "alice", "auto")
 	users, usersYAML := newUsers(t, "admin", "agent-alice")
 	admin, alice := users["admin"].token, users["agent-alice"].token
-	p := startIvrd(t, ivrdOptions{
-		Flows: "testdata/flows-callbacks",
-		HTTP:  usersYAML,
-		SIP:   cust.trunkYAML(),
-		Config: fmt.Sprintf(`routing:
-  offer_timeout: 10s
-  wrap_up: 1s
-  agents:
-    - {name: agent-alice, phone: "%s", skills: {fr: 1}, languages: [fr]}
-`, phone.URI()),
-	})
-	askCallback(t, p, p.sipAddr)
+	p, _, target := startCallbackIvrd(t, usersYAML, phone.URI(), cust, false)
+	askCallback(t, p, target)
 	before := p.waitCallback(t, admin, customerNumber, ivr.CallbackPending, 5*time.Second)
 
 	p.signal(os.Kill)
