@@ -230,39 +230,8 @@ func sippAgent(t *testing.T, scenario, status string) (string, *peer) {
 // written to dump-*-dec.wav in its folder.
 func baresipAgent(t *testing.T, samples []int16) (string, *peer) {
 	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "agent.wav")
-	if err := os.WriteFile(src, wavBytes(t, samples), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t, "udp")
-	// aufile is only an audio source in baresip 1.0; the sndfile filter
-	// records what the call received.
-	config := fmt.Sprintf(`poll_method		poll
-sip_listen		127.0.0.1:%d
-audio_source		aufile,%s
-audio_srate		8000
-audio_channels		1
-module_path		/usr/lib/baresip/modules
-module			stdio.so
-module			g711.so
-module			aufile.so
-module			sndfile.so
-snd_path		%s
-module_app		account.so
-module_app		menu.so
-`, port, src, dir)
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	account := "<sip:alice@127.0.0.1>;regint=0;answermode=auto\n"
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("baresip", "-n", "127.0.0.1", "-f", dir)
-	cmd.Dir = dir
-	p := run(t, "baresip agent", cmd)
-	waitBound(t, p, port)
+	p := baresipPhone(t, "alice", port, samples)
 	return fmt.Sprintf("sip:alice@127.0.0.1:%d", port), p
 }
 
