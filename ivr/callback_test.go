@@ -137,14 +137,7 @@ func TestCallbackChosenSlot(t *testing.T) {
 			for i, k := range tc.keys {
 				call.PressAt(time.Duration(2+2*i)*s, string(k))
 			}
-			eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(q),
-				ivr.WithOriginator(ivrtest.NewOriginator(clock)), ivr.WithLogger(slog.New(slog.DiscardHandler)))
-			ctx, cancel := context.WithCancelCause(t.Context())
-			defer cancel(nil)
-			call.OnHangup = func(string) { cancel(errHungUpByIvrd) }
-			if err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, call, "test") }, nil); err != nil {
-				t.Fatal(err)
-			}
+			serveWithCallbacks(t, f, clock, q, call)
 			cbs := q.Callbacks()
 			if len(cbs) != 1 || !cbs[0].NotBefore.Equal(tc.want) {
 				t.Fatalf("requests %+v, want one not before %v", cbs, tc.want)
@@ -161,14 +154,7 @@ func TestCallbackWhenClosedIsPlacedAtTheOpening(t *testing.T) {
 	call := ivrtest.NewCall(clock, "call-1", "0612345678", "3000")
 	q := ivrtest.NewQueue(clock)
 	call.PressAt(2*s, "1")
-	eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(q),
-		ivr.WithOriginator(ivrtest.NewOriginator(clock)), ivr.WithLogger(slog.New(slog.DiscardHandler)))
-	ctx, cancel := context.WithCancelCause(t.Context())
-	defer cancel(nil)
-	call.OnHangup = func(string) { cancel(errHungUpByIvrd) }
-	if err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, call, "test") }, nil); err != nil {
-		t.Fatal(err)
-	}
+	serveWithCallbacks(t, f, clock, q, call)
 	cbs := q.Callbacks()
 	if len(cbs) != 1 {
 		t.Fatalf("callbacks = %d", len(cbs))
@@ -196,14 +182,7 @@ func TestCallbackPendingCanBeCancelled(t *testing.T) {
 	}
 	call := ivrtest.NewCall(clock, "call-1", "0612345678", "3000")
 	call.PressAt(2*s, "2")
-	eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(q),
-		ivr.WithOriginator(ivrtest.NewOriginator(clock)), ivr.WithLogger(slog.New(slog.DiscardHandler)))
-	ctx, cancel := context.WithCancelCause(t.Context())
-	defer cancel(nil)
-	call.OnHangup = func(string) { cancel(errHungUpByIvrd) }
-	if err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, call, "test") }, nil); err != nil {
-		t.Fatal(err)
-	}
+	serveWithCallbacks(t, f, clock, q, call)
 	cbs := q.Callbacks()
 	if len(cbs) != 1 || cbs[0].State != ivr.CallbackCancelled {
 		t.Fatalf("callbacks = %+v, want the one request cancelled", cbs)
@@ -214,6 +193,20 @@ func TestCallbackPendingCanBeCancelled(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"keep or cancel", "cancelled"}) {
 		t.Errorf("plays = %q", got)
+	}
+}
+
+// serveWithCallbacks serves call on f to its end, with q storing the
+// callbacks and a fake originator.
+func serveWithCallbacks(t *testing.T, f *ivr.Flow, clock *ivrtest.Clock, q *ivrtest.Queue, call *ivrtest.Call) {
+	t.Helper()
+	eng := ivr.NewEngine(fixed(f), ivr.WithClock(clock), ivr.WithQueue(q),
+		ivr.WithOriginator(ivrtest.NewOriginator(clock)), ivr.WithLogger(slog.New(slog.DiscardHandler)))
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	call.OnHangup = func(string) { cancel(errHungUpByIvrd) }
+	if err := clock.Run(ctx, func(ctx context.Context) error { return eng.Serve(ctx, call, "test") }, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
